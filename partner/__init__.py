@@ -1,0 +1,3 @@
+"""TikTok Messaging Partner service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from partner.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The aiohttp application, built by one factory.
+
+Shared resources (database engine, HTTP client session, ingest writer, background workers) are created and closed
+in ``cleanup_ctx`` and reached through typed ``web.AppKey``s, never module globals. On shutdown aiohttp stops
+accepting, lets in-flight requests finish, then unwinds these contexts in reverse: workers stop, the writer
+flushes what it holds, the engine closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from partner import __version__, admin, webhooks
+from partner.admin import box_key, engine_key
+from partner.channels import ChannelDirectory
+from partner.crypto import SecretBox
+from partner.ingest.apply import IngestPolicy
+from partner.ingest.writer import IngestWriter
+from partner.metrics import Metrics
+from partner.settings import Settings
+from partner.store import migrate
+from partner.store.db import create_engine, ping
+from partner.web import json_errors, metrics_key, observe, request_context
+from partner.webhooks import directory_key, settings_key, writer_key
+
+log = structlog.get_logger(__name__)
+
+http_key = web.AppKey("http_session", aiohttp.ClientSession)
+migrate_on_start_key = web.AppKey("migrate_on_start", bool)
+
+
+def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_context, observe, json_errors],
+    )
+    app[settings_key] = settings
+    app[metrics_key] = Metrics()
+    app[box_key] = SecretBox(settings.secret_key, settings.old_secret_keys)
+    app[migrate_on_start_key] = migrate_on_start
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_ingest_writer)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    webhooks.add_routes(app)
+    admin.add_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    engine = create_engine(settings.database_url)
+    if app[migrate_on_start_key]:
+        await migrate.upgrade(engine)
+    app[engine_key] = engine
+    directory = ChannelDirectory(engine, app[box_key])
+    await directory.load()
+    app[directory_key] = directory
+    log.info("database_ready", backend=engine.dialect.name)
+    yield
+    await engine.dispose()
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=app[settings_key].http_timeout_seconds)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"partner/{__version__}"}) as session:
+        app[http_key] = session
+        yield
+
+
+async def _ingest_writer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    from datetime import timedelta
+
+    writer = IngestWriter(app[engine_key], IngestPolicy(conversation_idle=timedelta(hours=settings.conversation_idle_hours)))
+    writer.start()
+    app[writer_key] = writer
+    yield
+    await writer.stop()
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers."""
+    try:
+        await ping(request.app[engine_key])
+    except Exception as error:  # any driver error means not ready
+        log.warning("readiness_failed", error_type=type(error).__name__)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[metrics_key].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

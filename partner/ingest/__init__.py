@@ -1,0 +1,1 @@
+"""Inbound path: normalised webhook items into the store, exactly once, before the platform gets its 200."""

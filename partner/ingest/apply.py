@@ -1,0 +1,424 @@
+"""Turn normalised webhook items into rows, inside the caller's transaction.
+
+Every item first claims its ``(channel, dedup_key)`` in the ``inbound_events`` ledger; if the key is already
+there the item is a replay (Meta retries for days, LINE redelivers) and nothing changes. The slow work that
+follows a stored message (keyword analysis, reporting, auto-replies) is queued as a job row in the same
+transaction, so it survives a crash after the platform got its 200.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from partner.channels import ChannelInfo
+from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind
+from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, utcnow
+from partner.store.queue import JOBS, job_row
+
+CONTACTS = sa.inspect(Contact).local_table
+CONVERSATIONS = sa.inspect(Conversation).local_table
+LEDGER = sa.inspect(InboundEvent).local_table
+MESSAGES = sa.inspect(Message).local_table
+OUTBOX = sa.inspect(OutboxEvent).local_table
+
+OPEN_STATUSES = ("open", "pending", "snoozed")
+MESSAGE_RECEIVED_JOB = "message.received"
+CONVERSATION_STARTED = "conversation_started"
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    stored: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPolicy:
+    conversation_idle: timedelta = timedelta(hours=24)
+
+
+def event_id_for(workspace_id: int, conversation_public_id: str, outcome: str) -> str:
+    """Deterministic, so any retry or replay of the same outcome dedups at TikTok (event + event_id, 48 h)."""
+    digest = hashlib.sha256(f"{workspace_id}|{conversation_public_id}|{outcome}".encode()).hexdigest()
+    return f"mp_{digest[:40]}"
+
+
+def insert_ignore(connection: Connection, table: sa.Table, values: dict[str, Any], keys: list[str]) -> int | None:
+    """Insert unless the unique key exists; returns the new id, or None for a duplicate."""
+    if connection.dialect.name == "postgresql":
+        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    else:
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    row = connection.execute(statement.returning(table.c.id)).first()
+    return None if row is None else int(row[0])
+
+
+def apply_items(
+    connection: Connection, pairs: Iterable[tuple[ChannelInfo, InboundItem]], policy: IngestPolicy
+) -> ApplyResult:
+    result = ApplyResult()
+    for channel, item in pairs:
+        if _claim(connection, channel, item) is None:
+            result.duplicates += 1
+            continue
+        _APPLIERS[item.kind](connection, channel, item, policy)
+        result.stored[item.kind.value] += 1
+    return result
+
+
+def _claim(connection: Connection, channel: ChannelInfo, item: InboundItem) -> int | None:
+    return insert_ignore(
+        connection,
+        LEDGER,
+        {
+            "channel_id": channel.id,
+            "dedup_key": item.dedup_key[:300],
+            "kind": item.kind.value,
+            "detail": (item.unsupported_type or "")[:128] or None,
+            "received_at": utcnow(),
+        },
+        ["channel_id", "dedup_key"],
+    )
+
+
+def _contact_id(connection: Connection, channel: ChannelInfo, item: InboundItem) -> int:
+    key = item.contact_key or "unknown"
+    row = connection.execute(
+        sa.select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.phone).where(
+            CONTACTS.c.channel_id == channel.id, CONTACTS.c.external_id == key
+        )
+    ).first()
+    if row is not None:
+        changes = {}
+        if item.contact_name and item.contact_name != row.name:
+            changes["name"] = item.contact_name[:256]
+        if item.contact_phone and item.contact_phone != row.phone:
+            changes["phone"] = item.contact_phone[:32]
+        if changes:
+            connection.execute(
+                sa.update(CONTACTS).where(CONTACTS.c.id == row.id).values(updated_at=utcnow(), **changes)
+            )
+        return int(row.id)
+    now = utcnow()
+    new_id = insert_ignore(
+        connection,
+        CONTACTS,
+        {
+            "workspace_id": channel.workspace_id,
+            "channel_id": channel.id,
+            "external_id": key[:256],
+            "name": (item.contact_name or None) and item.contact_name[:256],
+            "phone": item.contact_phone,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["channel_id", "external_id"],
+    )
+    if new_id is not None:
+        return new_id
+    return int(
+        connection.execute(
+            sa.select(CONTACTS.c.id).where(CONTACTS.c.channel_id == channel.id, CONTACTS.c.external_id == key)
+        ).scalar_one()
+    )
+
+
+def _open_conversation(
+    connection: Connection, channel: ChannelInfo, contact_id: int, at: datetime, policy: IngestPolicy
+) -> tuple[int, bool]:
+    """The contact's current conversation, or a new one after resolve or idle time. Returns (id, created)."""
+    row = connection.execute(
+        sa.select(CONVERSATIONS.c.id, CONVERSATIONS.c.last_message_at)
+        .where(
+            CONVERSATIONS.c.channel_id == channel.id,
+            CONVERSATIONS.c.contact_id == contact_id,
+            CONVERSATIONS.c.status.in_(OPEN_STATUSES),
+        )
+        .order_by(CONVERSATIONS.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None and at - row.last_message_at < policy.conversation_idle:
+        return int(row.id), False
+    if row is not None:
+        connection.execute(
+            sa.update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == row.id)
+            .values(status="resolved", resolved_at=utcnow(), updated_at=utcnow())
+        )
+    return _create_conversation(connection, channel, contact_id, at), True
+
+
+def _create_conversation(connection: Connection, channel: ChannelInfo, contact_id: int, at: datetime) -> int:
+    now = utcnow()
+    public_id = hashlib.sha256(f"{channel.id}|{contact_id}|{at.isoformat()}|{now.isoformat()}".encode()).hexdigest()
+    conversation_id = connection.execute(
+        sa.insert(CONVERSATIONS)
+        .values(
+            public_id=public_id[:32],
+            workspace_id=channel.workspace_id,
+            channel_id=channel.id,
+            contact_id=contact_id,
+            status="open",
+            started_at=at,
+            last_message_at=at,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(CONVERSATIONS.c.id)
+    ).scalar_one()
+    return int(conversation_id)
+
+
+def queue_outcome(
+    connection: Connection, *, workspace_id: int, conversation_id: int, outcome: str, at: datetime
+) -> bool:
+    """Write the outbox row for a reportable outcome, once per conversation and outcome."""
+    public_id = connection.execute(
+        sa.select(CONVERSATIONS.c.public_id).where(CONVERSATIONS.c.id == conversation_id)
+    ).scalar_one()
+    now = utcnow()
+    inserted = insert_ignore(
+        connection,
+        OUTBOX,
+        {
+            "workspace_id": workspace_id,
+            "conversation_id": conversation_id,
+            "event_id": event_id_for(workspace_id, public_id, outcome),
+            "event_name": "",
+            "outcome": outcome,
+            "event_time": int(at.timestamp()),
+            "payload": {},
+            "test": False,
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        ["event_id"],
+    )
+    return inserted is not None
+
+
+def _message_values(channel: ChannelInfo, item: InboundItem, conversation_id: int, contact_id: int) -> dict[str, Any]:
+    extra: dict[str, Any] = dict(item.metadata)
+    if item.reply_token:
+        extra["reply_token"] = item.reply_token
+    if item.kind is ItemKind.REACTION:
+        extra["emoji"] = item.emoji
+        extra["target"] = item.target_message_id
+    now = utcnow()
+    return {
+        "workspace_id": channel.workspace_id,
+        "conversation_id": conversation_id,
+        "channel_id": channel.id,
+        "contact_id": contact_id,
+        "direction": item.direction.value,
+        "platform_message_id": item.platform_message_id,
+        "message_type": ("reaction" if item.kind is ItemKind.REACTION else item.message_type or "text")[:32],
+        "unsupported_type": (item.unsupported_type or None) and item.unsupported_type[:128],
+        "text": item.text,
+        "media": asdict(item.media) if item.media else None,
+        "reply_to": item.reply_to or (item.target_message_id if item.kind is ItemKind.REACTION else None),
+        "delivery_status": DeliveryStatus.SENT.value if item.direction is Direction.OUTBOUND else None,
+        "referral": _referral_json(item),
+        "extra": extra or None,
+        "sent_at": item.occurred_at,
+        "created_at": now,
+    }
+
+
+def _referral_json(item: InboundItem) -> dict[str, Any] | None:
+    if item.referral is None:
+        return None
+    return {
+        "source": item.referral.source,
+        "ref": item.referral.ref,
+        "ad_id": item.referral.ad_id,
+        "click_id": item.referral.click_id,
+        "raw": item.referral.raw,
+    }
+
+
+def _apply_message(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    if item.direction is Direction.OUTBOUND and _update_echoed(connection, channel, item):
+        return
+    contact_id = _contact_id(connection, channel, item)
+    conversation_id, created = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    values = _message_values(channel, item, conversation_id, contact_id)
+    if item.platform_message_id:
+        message_id = insert_ignore(connection, MESSAGES, values, ["channel_id", "platform_message_id"])
+    else:
+        message_id = int(connection.execute(sa.insert(MESSAGES).values(**values).returning(MESSAGES.c.id)).scalar_one())
+    if message_id is None:
+        return
+    _touch_conversation(connection, conversation_id, item)
+    if item.direction is Direction.INBOUND:
+        if created:
+            queue_outcome(
+                connection,
+                workspace_id=channel.workspace_id,
+                conversation_id=conversation_id,
+                outcome=CONVERSATION_STARTED,
+                at=item.occurred_at,
+            )
+        connection.execute(
+            sa.insert(JOBS).values(
+                **job_row(MESSAGE_RECEIVED_JOB, {"message_id": message_id, "conversation_id": conversation_id})
+            )
+        )
+
+
+def _update_echoed(connection: Connection, channel: ChannelInfo, item: InboundItem) -> bool:
+    """An echo of a message we sent updates that row instead of adding a new one."""
+    if not item.platform_message_id:
+        return False
+    updated = connection.execute(
+        sa.update(MESSAGES)
+        .where(
+            MESSAGES.c.channel_id == channel.id,
+            MESSAGES.c.platform_message_id == item.platform_message_id,
+            MESSAGES.c.direction == Direction.OUTBOUND.value,
+        )
+        .values(
+            delivery_status=sa.case(
+                (MESSAGES.c.delivery_status.in_(("pending", "failed")), DeliveryStatus.SENT.value),
+                (MESSAGES.c.delivery_status.is_(None), DeliveryStatus.SENT.value),
+                else_=MESSAGES.c.delivery_status,
+            )
+        )
+    )
+    return bool(updated.rowcount)
+
+
+def _touch_conversation(connection: Connection, conversation_id: int, item: InboundItem) -> None:
+    values: dict[str, Any] = {"last_message_at": item.occurred_at, "updated_at": utcnow()}
+    if item.direction is Direction.INBOUND:
+        values["last_inbound_at"] = item.occurred_at
+    if item.referral is not None:
+        # First touch wins: only a conversation without a referral takes this one.
+        connection.execute(
+            sa.update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.referral.is_(None))
+            .values(referral=_referral_json(item), attribution_source=_attribution_source(item))
+        )
+    connection.execute(
+        sa.update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == conversation_id)
+        .values(
+            last_message_at=sa.case(
+                (CONVERSATIONS.c.last_message_at < item.occurred_at, item.occurred_at),
+                else_=CONVERSATIONS.c.last_message_at,
+            ),
+            **{k: v for k, v in values.items() if k != "last_message_at"},
+        )
+    )
+
+
+def _attribution_source(item: InboundItem) -> str | None:
+    if item.referral is None:
+        return None
+    return "tiktok" if item.referral.source.startswith("tiktok") else "meta"
+
+
+def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    """Never downgrade: a late ``delivered`` does not overwrite ``read``."""
+    if item.status is None or not item.target_message_id:
+        return
+    row = connection.execute(
+        sa.select(MESSAGES.c.id, MESSAGES.c.delivery_status).where(
+            MESSAGES.c.channel_id == channel.id, MESSAGES.c.platform_message_id == item.target_message_id
+        )
+    ).first()
+    if row is None:
+        return
+    current = DeliveryStatus(row.delivery_status) if row.delivery_status else DeliveryStatus.PENDING
+    if item.status.rank <= current.rank:
+        return
+    connection.execute(
+        sa.update(MESSAGES)
+        .where(MESSAGES.c.id == row.id)
+        .values(delivery_status=item.status.value, status_at=item.occurred_at, error=(item.error or None))
+    )
+
+
+def _apply_reaction(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    contact_id = _contact_id(connection, channel, item)
+    conversation_id, _ = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    values = _message_values(channel, item, conversation_id, contact_id)
+    values["platform_message_id"] = None  # a reaction's id may repeat per emoji change; the ledger dedups it
+    connection.execute(sa.insert(MESSAGES).values(**values))
+    _touch_conversation(connection, conversation_id, item)
+
+
+def _apply_edit(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    target = item.target_message_id or item.platform_message_id
+    if not target:
+        return
+    row = connection.execute(
+        sa.update(MESSAGES)
+        .where(MESSAGES.c.channel_id == channel.id, MESSAGES.c.platform_message_id == target)
+        .values(text=item.text, edited_at=item.occurred_at)
+        .returning(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.direction)
+    ).first()
+    if row is not None and row.direction == Direction.INBOUND.value:
+        connection.execute(
+            sa.insert(JOBS).values(
+                **job_row(MESSAGE_RECEIVED_JOB, {"message_id": row.id, "conversation_id": row.conversation_id})
+            )
+        )
+
+
+def _apply_deletion(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    target = item.target_message_id or item.platform_message_id
+    if target:
+        connection.execute(
+            sa.update(MESSAGES)
+            .where(MESSAGES.c.channel_id == channel.id, MESSAGES.c.platform_message_id == target)
+            .values(deleted_at=item.occurred_at)
+        )
+
+
+def _apply_referral(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    contact_id = _contact_id(connection, channel, item)
+    conversation_id, created = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    _touch_conversation(connection, conversation_id, item)
+    connection.execute(
+        sa.insert(JOBS).values(
+            **job_row("referral.received", {"conversation_id": conversation_id, "created": created})
+        )
+    )
+
+
+def _apply_follow(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    contact_id = _contact_id(connection, channel, item)
+    connection.execute(
+        sa.update(CONTACTS)
+        .where(CONTACTS.c.id == contact_id)
+        .values(following=item.kind is ItemKind.FOLLOW, updated_at=utcnow())
+    )
+
+
+def _apply_unsupported(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+    """The ledger row (kind ``unsupported``, detail = type name) is the record; nothing else to change."""
+
+
+_APPLIERS = {
+    ItemKind.MESSAGE: _apply_message,
+    ItemKind.STATUS: _apply_status,
+    ItemKind.REACTION: _apply_reaction,
+    ItemKind.EDIT: _apply_edit,
+    ItemKind.DELETION: _apply_deletion,
+    ItemKind.REFERRAL: _apply_referral,
+    ItemKind.FOLLOW: _apply_follow,
+    ItemKind.UNFOLLOW: _apply_follow,
+    ItemKind.UNSUPPORTED: _apply_unsupported,
+}

@@ -1,0 +1,1 @@
+"""Storage: tables, sessions, migrations and the durable queue."""
