@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partner.channels import CHANNELS, ChannelDirectory
 from partner.crypto import SecretBox
-from partner.store.models import Workspace, utcnow
+from partner.store.models import Workspace, table, utcnow
 from partner.web import ApiError, read_json_object
 from partner.webhooks import directory_key, settings_key
 
-WORKSPACES = sa.inspect(Workspace).local_table
+WORKSPACES = table(Workspace)
 engine_key = web.AppKey("engine", AsyncEngine)
 box_key = web.AppKey("secret_box", SecretBox)
 
@@ -128,7 +128,9 @@ async def create_channel(request: web.Request) -> web.Response:
         raise validation_error(error) from None
     box, engine = request.app[box_key], request.app[engine_key]
     async with engine.begin() as connection:
-        if (await connection.execute(sa.select(WORKSPACES.c.id).where(WORKSPACES.c.id == body.workspace_id))).first() is None:
+        if (
+            await connection.execute(sa.select(WORKSPACES.c.id).where(WORKSPACES.c.id == body.workspace_id))
+        ).first() is None:
             raise ApiError(404, "not_found", "workspace not found", field="workspace_id")
         try:
             row = (
@@ -150,7 +152,10 @@ async def create_channel(request: web.Request) -> web.Response:
             ).one()
         except IntegrityError:
             raise ApiError(
-                409, "conflict", f"a {body.platform} channel with this id is already registered", field="external_id"
+                409,
+                "conflict",
+                f"a {body.platform} channel with this id is already registered",
+                field="external_id",
             ) from None
     await request.app[directory_key].load()
     return web.json_response(channel_json(row), status=201)

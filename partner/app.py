@@ -79,7 +79,9 @@ async def _ingest_writer(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     from datetime import timedelta
 
-    writer = IngestWriter(app[engine_key], IngestPolicy(conversation_idle=timedelta(hours=settings.conversation_idle_hours)))
+    writer = IngestWriter(
+        app[engine_key], IngestPolicy(conversation_idle=timedelta(hours=settings.conversation_idle_hours))
+    )
     writer.start()
     app[writer_key] = writer
     yield

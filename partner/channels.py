@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partner.crypto import DecryptionError, SecretBox
-from partner.store.models import Channel
+from partner.store.models import Channel, table
 
-CHANNELS = sa.inspect(Channel).local_table
+CHANNELS = table(Channel)
 
 # Which stored secret signs each platform's webhooks.
 SIGNING_SECRET_FIELD = {

@@ -23,9 +23,7 @@ class DecryptionError(ValueError):
 
 
 def _derive(secret_key: str, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"partner-v1", info=purpose).derive(
-        secret_key.encode()
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"partner-v1", info=purpose).derive(secret_key.encode())
 
 
 class SecretBox:

@@ -14,7 +14,17 @@ from typing import Any
 import structlog
 
 REDACTED_KEYS = frozenset(
-    {"text", "body", "access_token", "secret", "app_secret", "channel_secret", "token", "authorization", "password"}
+    {
+        "text",
+        "body",
+        "access_token",
+        "secret",
+        "app_secret",
+        "channel_secret",
+        "token",
+        "authorization",
+        "password",
+    }
 )
 
 

@@ -28,9 +28,7 @@ class ApiError(web.HTTPException):
 
     def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
         self.status_code = status
-        super().__init__(
-            text=_error_json(code, message, field), content_type="application/json"
-        )
+        super().__init__(text=_error_json(code, message, field), content_type="application/json")
         self.code = code
 
 
@@ -78,8 +76,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
 }
 
 

@@ -21,14 +21,14 @@ from sqlalchemy.engine import Connection
 
 from partner.channels import ChannelInfo
 from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind
-from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, utcnow
+from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, table, utcnow
 from partner.store.queue import JOBS, job_row
 
-CONTACTS = sa.inspect(Contact).local_table
-CONVERSATIONS = sa.inspect(Conversation).local_table
-LEDGER = sa.inspect(InboundEvent).local_table
-MESSAGES = sa.inspect(Message).local_table
-OUTBOX = sa.inspect(OutboxEvent).local_table
+CONTACTS = table(Contact)
+CONVERSATIONS = table(Conversation)
+LEDGER = table(InboundEvent)
+MESSAGES = table(Message)
+OUTBOX = table(OutboxEvent)
 
 OPEN_STATUSES = ("open", "pending", "snoozed")
 MESSAGE_RECEIVED_JOB = "message.received"
@@ -392,9 +392,7 @@ def _apply_referral(connection: Connection, channel: ChannelInfo, item: InboundI
     conversation_id, created = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
     _touch_conversation(connection, conversation_id, item)
     connection.execute(
-        sa.insert(JOBS).values(
-            **job_row("referral.received", {"conversation_id": conversation_id, "created": created})
-        )
+        sa.insert(JOBS).values(**job_row("referral.received", {"conversation_id": conversation_id, "created": created}))
     )
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from partner.store.models import Job, utcnow
+from partner.store.models import Job, table, utcnow
 
-JOBS = sa.inspect(Job).local_table
+JOBS = table(Job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +97,8 @@ class JobQueue:
     async def counts(self) -> dict[str, int]:
         async with self._engine.connect() as connection:
             rows = await connection.execute(sa.select(JOBS.c.status, sa.func.count()).group_by(JOBS.c.status))
-            return {status: count for status, count in rows.all()}
+            return {str(status): int(count) for status, count in rows.all()}
 
     async def _set(self, job_id: int, **values: Any) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(
-                sa.update(JOBS).where(JOBS.c.id == job_id).values(updated_at=utcnow(), **values)
-            )
+            await connection.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(updated_at=utcnow(), **values))

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 from partner.store import models  # noqa: F401  (registers the tables on the metadata)
 from partner.store.db import create_engine
@@ -15,12 +16,20 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _render_item(kind: str, obj: object, _context: object) -> str | bool:
+    """Write SQLModel's string type as plain ``sa.String`` so migrations do not import sqlmodel."""
+    if kind == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import partner.store.models
-import sqlmodel
+
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
