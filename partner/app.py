@@ -8,7 +8,9 @@ flushes what it holds, the engine closes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import structlog
@@ -22,6 +24,9 @@ from partner.crypto import SecretBox
 from partner.ingest.apply import IngestPolicy
 from partner.ingest.writer import IngestWriter
 from partner.metrics import Metrics
+from partner.reporting import api as reporting_api
+from partner.reporting.client import TikTokApiClient
+from partner.reporting.outbox import OutboxSender
 from partner.settings import Settings
 from partner.store import migrate
 from partner.store.db import create_engine, ping
@@ -32,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 http_key = web.AppKey("http_session", aiohttp.ClientSession)
 migrate_on_start_key = web.AppKey("migrate_on_start", bool)
+outbox_key = web.AppKey("outbox_sender", OutboxSender)
 
 
 def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Application:
@@ -46,11 +52,13 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Appl
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_ingest_writer)
+    app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     webhooks.add_routes(app)
     admin.add_routes(app)
+    reporting_api.add_routes(app)
     return app
 
 
@@ -77,8 +85,6 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 
 async def _ingest_writer(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
-    from datetime import timedelta
-
     writer = IngestWriter(
         app[engine_key], IngestPolicy(conversation_idle=timedelta(hours=settings.conversation_idle_hours))
     )
@@ -86,6 +92,28 @@ async def _ingest_writer(app: web.Application) -> AsyncIterator[None]:
     app[writer_key] = writer
     yield
     await writer.stop()
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """Background delivery; with ``run_workers`` off (tests, one-off commands) the objects exist but do not loop."""
+    settings = app[settings_key]
+    client = TikTokApiClient(app[http_key], settings.tiktok_api_base, timeout_seconds=settings.http_timeout_seconds)
+    sender = OutboxSender(
+        app[engine_key],
+        client,
+        app[box_key],
+        app[metrics_key],
+        partner_name=settings.tiktok_partner_name,
+        max_age=timedelta(days=settings.event_max_age_days),
+    )
+    app[outbox_key] = sender
+    stop = asyncio.Event()
+    tasks = []
+    if settings.run_workers:
+        tasks.append(asyncio.create_task(sender.run(stop, poll_seconds=settings.outbox_poll_seconds), name="outbox"))
+    yield
+    stop.set()
+    await asyncio.gather(*tasks)
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -7,15 +7,14 @@ nothing is stored. The process never dies on input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+import hmac
 
 import structlog
 from aiohttp import web
 
 from partner.channels import ChannelDirectory, ChannelInfo
 from partner.ingest.writer import IngestWriter
-from partner.platforms import base
+from partner.platforms import base, get_platform
 from partner.settings import Settings
 from partner.web import error_response, metrics_key
 
@@ -24,18 +23,6 @@ log = structlog.get_logger(__name__)
 settings_key = web.AppKey("settings", Settings)
 directory_key = web.AppKey("channel_directory", ChannelDirectory)
 writer_key = web.AppKey("ingest_writer", IngestWriter)
-
-
-class PlatformModule(Protocol):
-    def verify(self, raw: bytes, headers: Mapping[str, str], secrets: Sequence[bytes]) -> bool: ...
-
-    def parse(self, raw: bytes, *, route_key: str | None = None) -> base.ParseResult: ...
-
-
-def _module(platform: str) -> PlatformModule:
-    from partner.platforms import get_platform
-
-    return get_platform(platform)
 
 
 async def meta_handshake(request: web.Request) -> web.Response:
@@ -53,8 +40,6 @@ async def meta_handshake(request: web.Request) -> web.Response:
 
 
 def _constant_time_equal(left: str, right: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(left.encode(), right.encode())
 
 
@@ -94,7 +79,7 @@ async def _receive(request: web.Request, platform: str, *, route_key: str | None
     if route_key is not None and not secrets:
         log.warning("webhook_unknown_channel", platform=platform, channel_key=route_key)
         return web.json_response({"ok": True})
-    module = _module(platform)
+    module = get_platform(platform)
     if not module.verify(raw, request.headers, secrets):
         metrics.webhook_rejected.labels(platform, "signature").inc()
         return error_response(401, "invalid_signature", "signature missing or does not match")

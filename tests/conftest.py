@@ -23,6 +23,7 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789-0123456789-abcdef"
 META_APP_SECRET = "meta-app-secret-for-tests"
 META_VERIFY_TOKEN = "meta-verify-token-for-tests"
+TIKTOK_APP_SECRET = "tiktok-app-secret-for-tests"
 
 
 def postgres_base_url() -> str | None:
@@ -57,6 +58,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         admin_token=ADMIN_TOKEN,
         meta_app_secret=META_APP_SECRET,
         meta_verify_token=META_VERIFY_TOKEN,
+        tiktok_app_secret=TIKTOK_APP_SECRET,
         log_format="console",
         run_workers=False,
         shutdown_timeout_seconds=2.0,

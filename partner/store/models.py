@@ -196,7 +196,7 @@ class ReportingConfig(SQLModel, table=True):
     __tablename__ = "reporting_configs"
 
     workspace_id: int = Field(foreign_key="workspaces.id", primary_key=True)
-    event_source: str = Field(default="crm", max_length=16)
+    event_source: str = Field(default="web", max_length=16)
     event_source_id: str = Field(default="", max_length=128)
     access_token_encrypted: str | None = Field(default=None)
     test_event_code: str | None = Field(default=None, max_length=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -16,7 +17,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _render_item(kind: str, obj: object, _context: object) -> str | bool:
+def _render_item(kind: str, obj: object, _context: object) -> str | Literal[False]:
     """Write SQLModel's string type as plain ``sa.String`` so migrations do not import sqlmodel."""
     if kind == "type" and isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
