@@ -1,0 +1,1 @@
+"""Reporting conversation outcomes to TikTok's Events API: hashing, event building, the API client."""
