@@ -8,7 +8,9 @@ transaction, so it survives a crash after the platform got its 200.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from partner.channels import ChannelInfo
 from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind
-from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, table, utcnow
+from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, UTCDateTime, table, utcnow
 from partner.store.queue import JOBS, job_row
 
 CONTACTS = table(Contact)
@@ -52,14 +54,44 @@ def event_id_for(workspace_id: int, conversation_public_id: str, outcome: str) -
     return f"mp_{digest[:40]}"
 
 
-def insert_ignore(connection: Connection, table: sa.Table, values: dict[str, Any], keys: list[str]) -> int | None:
+@functools.cache
+def _insert_ignore_statement(dialect: str, target: sa.Table, keys: tuple[str, ...]) -> Any:
+    """Built once per table and key: executing with bound values skips SQLAlchemy's per-call statement work."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(target).on_conflict_do_nothing(index_elements=list(keys)).returning(target.c.id)
+
+
+def insert_ignore(connection: Connection, target: sa.Table, values: dict[str, Any], keys: list[str]) -> int | None:
     """Insert unless the unique key exists; returns the new id, or None for a duplicate."""
-    if connection.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    else:
-        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    row = connection.execute(statement.returning(table.c.id)).first()
+    statement = _insert_ignore_statement(connection.dialect.name, target, tuple(keys))
+    row = connection.execute(statement, values).first()
     return None if row is None else int(row[0])
+
+
+_AT = sa.bindparam("b_at", type_=UTCDateTime())
+_CONTACT_LOOKUP = sa.select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.phone).where(
+    CONTACTS.c.channel_id == sa.bindparam("b_channel"), CONTACTS.c.external_id == sa.bindparam("b_external")
+)
+_OPEN_CONVERSATION_LOOKUP = (
+    sa.select(CONVERSATIONS.c.id, CONVERSATIONS.c.last_message_at)
+    .where(
+        CONVERSATIONS.c.channel_id == sa.bindparam("b_channel"),
+        CONVERSATIONS.c.contact_id == sa.bindparam("b_contact"),
+        CONVERSATIONS.c.status.in_(OPEN_STATUSES),
+    )
+    .order_by(CONVERSATIONS.c.id.desc())
+    .limit(1)
+)
+_CONVERSATION_INSERT = sa.insert(CONVERSATIONS).returning(CONVERSATIONS.c.id)
+_MESSAGE_INSERT = sa.insert(MESSAGES).returning(MESSAGES.c.id)
+_JOB_INSERT = sa.insert(JOBS)
+_LATEST_MESSAGE_AT = sa.case((CONVERSATIONS.c.last_message_at < _AT, _AT), else_=CONVERSATIONS.c.last_message_at)
+_TOUCH = (
+    sa.update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == sa.bindparam("b_id"))
+    .values(last_message_at=_LATEST_MESSAGE_AT, updated_at=sa.bindparam("b_now", type_=UTCDateTime()))
+)
+_TOUCH_INBOUND = _TOUCH.values(last_inbound_at=_AT)
 
 
 def apply_items(
@@ -92,11 +124,7 @@ def _claim(connection: Connection, channel: ChannelInfo, item: InboundItem) -> i
 
 def _contact_id(connection: Connection, channel: ChannelInfo, item: InboundItem) -> int:
     key = item.contact_key or "unknown"
-    row = connection.execute(
-        sa.select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.phone).where(
-            CONTACTS.c.channel_id == channel.id, CONTACTS.c.external_id == key
-        )
-    ).first()
+    row = connection.execute(_CONTACT_LOOKUP, {"b_channel": channel.id, "b_external": key}).first()
     if row is not None:
         changes = {}
         if item.contact_name and item.contact_name != row.name:
@@ -133,58 +161,63 @@ def _contact_id(connection: Connection, channel: ChannelInfo, item: InboundItem)
 
 
 def _open_conversation(
-    connection: Connection, channel: ChannelInfo, contact_id: int, at: datetime, policy: IngestPolicy
-) -> tuple[int, bool]:
-    """The contact's current conversation, or a new one after resolve or idle time. Returns (id, created)."""
-    row = connection.execute(
-        sa.select(CONVERSATIONS.c.id, CONVERSATIONS.c.last_message_at)
-        .where(
-            CONVERSATIONS.c.channel_id == channel.id,
-            CONVERSATIONS.c.contact_id == contact_id,
-            CONVERSATIONS.c.status.in_(OPEN_STATUSES),
-        )
-        .order_by(CONVERSATIONS.c.id.desc())
-        .limit(1)
-    ).first()
+    connection: Connection, channel: ChannelInfo, item: InboundItem, contact_id: int, policy: IngestPolicy
+) -> tuple[int, str | None]:
+    """The contact's current conversation, or a new one after resolve or idle time.
+
+    Returns the id and, for a conversation created here, its public id (None when it already existed).
+    """
+    at = item.occurred_at
+    row = connection.execute(_OPEN_CONVERSATION_LOOKUP, {"b_channel": channel.id, "b_contact": contact_id}).first()
     if row is not None and at - row.last_message_at < policy.conversation_idle:
-        return int(row.id), False
+        return int(row.id), None
     if row is not None:
         connection.execute(
             sa.update(CONVERSATIONS)
             .where(CONVERSATIONS.c.id == row.id)
             .values(status="resolved", resolved_at=utcnow(), updated_at=utcnow())
         )
-    return _create_conversation(connection, channel, contact_id, at), True
+    return _create_conversation(connection, channel, item, contact_id)
 
 
-def _create_conversation(connection: Connection, channel: ChannelInfo, contact_id: int, at: datetime) -> int:
-    now = utcnow()
-    public_id = hashlib.sha256(f"{channel.id}|{contact_id}|{at.isoformat()}|{now.isoformat()}".encode()).hexdigest()
+def _create_conversation(
+    connection: Connection, channel: ChannelInfo, item: InboundItem, contact_id: int
+) -> tuple[int, str]:
+    now, at = utcnow(), item.occurred_at
+    public_id = uuid.uuid4().hex
+    inbound_at = at if item.direction is Direction.INBOUND else None
     conversation_id = connection.execute(
-        sa.insert(CONVERSATIONS)
-        .values(
-            public_id=public_id[:32],
-            workspace_id=channel.workspace_id,
-            channel_id=channel.id,
-            contact_id=contact_id,
-            status="open",
-            started_at=at,
-            last_message_at=at,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(CONVERSATIONS.c.id)
+        _CONVERSATION_INSERT,
+        {
+            "public_id": public_id,
+            "workspace_id": channel.workspace_id,
+            "channel_id": channel.id,
+            "contact_id": contact_id,
+            "status": "open",
+            "started_at": at,
+            "last_message_at": at,
+            "last_inbound_at": inbound_at,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).scalar_one()
-    return int(conversation_id)
+    return int(conversation_id), public_id
 
 
 def queue_outcome(
-    connection: Connection, *, workspace_id: int, conversation_id: int, outcome: str, at: datetime
+    connection: Connection,
+    *,
+    workspace_id: int,
+    conversation_id: int,
+    outcome: str,
+    at: datetime,
+    public_id: str | None = None,
 ) -> bool:
     """Write the outbox row for a reportable outcome, once per conversation and outcome."""
-    public_id = connection.execute(
-        sa.select(CONVERSATIONS.c.public_id).where(CONVERSATIONS.c.id == conversation_id)
-    ).scalar_one()
+    if public_id is None:
+        public_id = connection.execute(
+            sa.select(CONVERSATIONS.c.public_id).where(CONVERSATIONS.c.id == conversation_id)
+        ).scalar_one()
     now = utcnow()
     inserted = insert_ignore(
         connection,
@@ -252,28 +285,28 @@ def _apply_message(connection: Connection, channel: ChannelInfo, item: InboundIt
     if item.direction is Direction.OUTBOUND and _update_echoed(connection, channel, item):
         return
     contact_id = _contact_id(connection, channel, item)
-    conversation_id, created = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
     values = _message_values(channel, item, conversation_id, contact_id)
     if item.platform_message_id:
         message_id = insert_ignore(connection, MESSAGES, values, ["channel_id", "platform_message_id"])
     else:
-        message_id = int(connection.execute(sa.insert(MESSAGES).values(**values).returning(MESSAGES.c.id)).scalar_one())
+        message_id = int(connection.execute(_MESSAGE_INSERT, values).scalar_one())
     if message_id is None:
         return
-    _touch_conversation(connection, conversation_id, item)
+    if new_public_id is None or item.referral is not None:
+        _touch_conversation(connection, conversation_id, item)
     if item.direction is Direction.INBOUND:
-        if created:
+        if new_public_id is not None:
             queue_outcome(
                 connection,
                 workspace_id=channel.workspace_id,
                 conversation_id=conversation_id,
                 outcome=CONVERSATION_STARTED,
                 at=item.occurred_at,
+                public_id=new_public_id,
             )
         connection.execute(
-            sa.insert(JOBS).values(
-                **job_row(MESSAGE_RECEIVED_JOB, {"message_id": message_id, "conversation_id": conversation_id})
-            )
+            _JOB_INSERT, job_row(MESSAGE_RECEIVED_JOB, {"message_id": message_id, "conversation_id": conversation_id})
         )
 
 
@@ -300,9 +333,6 @@ def _update_echoed(connection: Connection, channel: ChannelInfo, item: InboundIt
 
 
 def _touch_conversation(connection: Connection, conversation_id: int, item: InboundItem) -> None:
-    values: dict[str, Any] = {"last_message_at": item.occurred_at, "updated_at": utcnow()}
-    if item.direction is Direction.INBOUND:
-        values["last_inbound_at"] = item.occurred_at
     if item.referral is not None:
         # First touch wins: only a conversation without a referral takes this one.
         connection.execute(
@@ -310,17 +340,8 @@ def _touch_conversation(connection: Connection, conversation_id: int, item: Inbo
             .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.referral.is_(None))
             .values(referral=_referral_json(item), attribution_source=_attribution_source(item))
         )
-    connection.execute(
-        sa.update(CONVERSATIONS)
-        .where(CONVERSATIONS.c.id == conversation_id)
-        .values(
-            last_message_at=sa.case(
-                (CONVERSATIONS.c.last_message_at < item.occurred_at, item.occurred_at),
-                else_=CONVERSATIONS.c.last_message_at,
-            ),
-            **{k: v for k, v in values.items() if k != "last_message_at"},
-        )
-    )
+    statement = _TOUCH_INBOUND if item.direction is Direction.INBOUND else _TOUCH
+    connection.execute(statement, {"b_id": conversation_id, "b_at": item.occurred_at, "b_now": utcnow()})
 
 
 def _attribution_source(item: InboundItem) -> str | None:
@@ -352,7 +373,7 @@ def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundIte
 
 def _apply_reaction(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
-    conversation_id, _ = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    conversation_id, _ = _open_conversation(connection, channel, item, contact_id, policy)
     values = _message_values(channel, item, conversation_id, contact_id)
     values["platform_message_id"] = None  # a reaction's id may repeat per emoji change; the ledger dedups it
     connection.execute(sa.insert(MESSAGES).values(**values))
@@ -389,10 +410,11 @@ def _apply_deletion(connection: Connection, channel: ChannelInfo, item: InboundI
 
 def _apply_referral(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
-    conversation_id, created = _open_conversation(connection, channel, contact_id, item.occurred_at, policy)
+    conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
     _touch_conversation(connection, conversation_id, item)
     connection.execute(
-        sa.insert(JOBS).values(**job_row("referral.received", {"conversation_id": conversation_id, "created": created}))
+        _JOB_INSERT,
+        job_row("referral.received", {"conversation_id": conversation_id, "created": new_public_id is not None}),
     )
 
 

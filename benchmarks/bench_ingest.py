@@ -1,0 +1,199 @@
+"""Webhook ingest throughput and latency against a real server over loopback.
+
+Starts ``partner serve`` on a fresh SQLite (or ``--database-url``) database, registers a WhatsApp channel, then
+for a fixed duration drives signed WhatsApp text webhooks (each a new message, so each is stored) from
+``--concurrency`` connections, and measures the same server's bare ``GET /healthz`` the same way as a baseline.
+Prints requests/s, p50 and p99 latency for both, and their ratio.
+
+    .venv/bin/python benchmarks/bench_ingest.py --duration 10 --concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from partner.platforms import whatsapp
+
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+APP_SECRET = "bench-app-secret"
+PHONE_NUMBER_ID = "109876543210"
+
+
+@dataclass
+class Figures:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _payload(sequence: int) -> bytes:
+    wa_id = f"62812{sequence % 5000:07d}"
+    message = {"from": wa_id, "id": f"wamid.BENCH{sequence:012d}", "timestamp": str(int(time.time())), "type": "text"}
+    message["text"] = {"body": f"Hello, I would like to order item number {sequence}. Is it still available?"}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Bench Customer"}, "wa_id": wa_id}],
+        "messages": [message],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+async def _drive(
+    name: str,
+    url: str,
+    duration: float,
+    concurrency: int,
+    make_request: Callable[[int], tuple[bytes | None, dict[str, str]]],
+) -> Figures:
+    latencies: list[float] = []
+    errors = 0
+    sequence = 0
+    deadline = time.perf_counter() + duration
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal errors, sequence
+            while time.perf_counter() < deadline:
+                sequence += 1
+                body, headers = make_request(sequence)
+                started = time.perf_counter()
+                method = session.post if body is not None else session.get
+                async with method(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Figures(name, len(latencies), errors, elapsed, latencies)
+
+
+def _signed(sequence: int) -> tuple[bytes, dict[str, str]]:
+    raw = _payload(sequence)
+    return raw, {**whatsapp.sign(raw, APP_SECRET.encode()), "Content-Type": "application/json"}
+
+
+async def _register(base: str) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(f"{base}/api/v1/workspaces", json={"name": "Bench"}) as response:
+            workspace_id = (await response.json())["id"]
+        channel = {
+            "workspace_id": workspace_id,
+            "platform": "whatsapp",
+            "external_id": PHONE_NUMBER_ID,
+            "secrets": {"access_token": "bench-token"},
+        }
+        async with session.post(f"{base}/api/v1/channels", json=channel) as response:
+            assert response.status == 201, await response.text()
+
+
+def _start_server(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PARTNER_DATABASE_URL": database_url,
+        "PARTNER_PORT": str(port),
+        "PARTNER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PARTNER_META_APP_SECRET": APP_SECRET,
+        "PARTNER_STATE_DIR": str(workdir / "state"),
+        "PARTNER_LOG_LEVEL": "warning",
+        "PARTNER_LOG_FORMAT": "json",
+        "PARTNER_RUN_WORKERS": "false",
+    }
+    return subprocess.Popen([sys.executable, "-m", "partner", "serve"], env=env, cwd=workdir)
+
+
+async def _wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+def _report(figures: list[Figures], concurrency: int) -> None:
+    print(f"\nconcurrency {concurrency}, loopback, one server process")
+    print(f"{'workload':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for figure in figures:
+        print(
+            f"{figure.name:<22}{figure.requests:>10}{figure.errors:>8}{figure.rate:>10.0f}"
+            f"{figure.percentile(0.50):>9.1f}{figure.percentile(0.99):>9.1f}"
+        )
+    ingest, health = figures
+    print(f"ingest / healthz throughput ratio: {ingest.rate / health.rate:.2f}")
+    print(f"median latency of ingest: {statistics.median(ingest.latencies) * 1000:.1f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = _start_server(args.database_url or f"sqlite:///{workdir}/bench.db", port, workdir)
+        try:
+            await _wait_ready(base)
+            await _register(base)
+            await _drive("warm-up", f"{base}/webhooks/whatsapp", 1.0, 8, _signed)
+            ingest = await _drive(
+                "signed webhooks", f"{base}/webhooks/whatsapp", args.duration, args.concurrency, _signed
+            )
+            health = await _drive(
+                "GET /healthz", f"{base}/healthz", args.duration, args.concurrency, lambda _: (None, {})
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    _report([ingest, health], args.concurrency)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
