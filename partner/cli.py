@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations up to the latest")
-    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.add_argument("--revision", default="heads", help="target revision (default: heads, the latest)")
     upgrade.set_defaults(handler=_db_upgrade_command)
     db.set_defaults(handler=lambda _args: _print_help(db))
 
@@ -143,21 +143,21 @@ def _describe(error: BaseException) -> str:
 def _db_upgrade_command(args: argparse.Namespace) -> int:
     settings = _settings()
 
-    async def run() -> str | None:
+    async def run() -> set[str]:
         from partner.store import migrate
         from partner.store.db import create_engine
 
         engine = create_engine(settings.database_url)
         try:
             await migrate.upgrade(engine, args.revision)
-            return await migrate.current_revision(engine)
+            return await migrate.current_revisions(engine)
         except (OperationalError, DBAPIError, OSError) as error:
             raise StartupError(f"PARTNER_DATABASE_URL: cannot open the database ({_describe(error)})") from None
         finally:
             await engine.dispose()
 
-    revision = asyncio.run(run())
-    print(f"database at revision {revision}")
+    revisions = asyncio.run(run())
+    print(f"database at revision {', '.join(sorted(revisions))}")
     return 0
 
 

@@ -96,6 +96,17 @@ class Referral:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """A shared location (WhatsApp, Messenger and LINE all have one); coordinates are content, not metadata."""
+
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InboundItem:
     """One normalised thing that happened, ready to be stored.
 
@@ -107,7 +118,7 @@ class InboundItem:
     kind: ItemKind
     dedup_key: str
     channel_key: str  # routes to a channel: phone_number_id / page_id / LINE channel id / TikTok business id
-    contact_key: str | None  # wa_id or BSUID / PSID / LINE userId, groupId or roomId / TikTok user id
+    contact_key: str | None  # wa_id or BSUID / PSID / LINE userId, groupId or roomId / TikTok conversation_id
     occurred_at: datetime
     direction: Direction = Direction.INBOUND
     platform_message_id: str | None = None
@@ -125,6 +136,7 @@ class InboundItem:
     reply_token: str | None = None  # LINE reply token
     error: str | None = None  # STATUS failed: "code: title"
     metadata: dict[str, Any] = field(default_factory=dict)  # small, content-free extras (e.g. isRedelivery)
+    location: Location | None = None  # location messages: the shared coordinates / place
 
 
 @dataclass(slots=True)
