@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from partner.channels import ChannelInfo
-from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind
+from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind, utc_from_millis
 from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, UTCDateTime, table, utcnow
 from partner.store.queue import JOBS, job_row
 
@@ -259,7 +259,7 @@ def _message_values(channel: ChannelInfo, item: InboundItem, conversation_id: in
         "message_type": ("reaction" if item.kind is ItemKind.REACTION else item.message_type or "text")[:32],
         "unsupported_type": (item.unsupported_type or None) and item.unsupported_type[:128],
         "text": item.text,
-        "media": asdict(item.media) if item.media else None,
+        "media": _media_json(item),
         "reply_to": item.reply_to or (item.target_message_id if item.kind is ItemKind.REACTION else None),
         "delivery_status": DeliveryStatus.SENT.value if item.direction is Direction.OUTBOUND else None,
         "referral": _referral_json(item),
@@ -267,6 +267,13 @@ def _message_values(channel: ChannelInfo, item: InboundItem, conversation_id: in
         "sent_at": item.occurred_at,
         "created_at": now,
     }
+
+
+def _media_json(item: InboundItem) -> dict[str, Any] | None:
+    media: dict[str, Any] = {k: v for k, v in asdict(item.media).items() if v is not None} if item.media else {}
+    if item.location is not None:
+        media["location"] = {k: v for k, v in asdict(item.location).items() if v is not None}
+    return media or None
 
 
 def _referral_json(item: InboundItem) -> dict[str, Any] | None:
@@ -352,7 +359,10 @@ def _attribution_source(item: InboundItem) -> str | None:
 
 def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     """Never downgrade: a late ``delivered`` does not overwrite ``read``."""
-    if item.status is None or not item.target_message_id:
+    if item.status is None:
+        return
+    if not item.target_message_id:
+        _apply_watermark(connection, channel, item)
         return
     row = connection.execute(
         sa.select(MESSAGES.c.id, MESSAGES.c.delivery_status).where(
@@ -368,6 +378,29 @@ def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundIte
         sa.update(MESSAGES)
         .where(MESSAGES.c.id == row.id)
         .values(delivery_status=item.status.value, status_at=item.occurred_at, error=(item.error or None))
+    )
+
+
+def _apply_watermark(connection: Connection, channel: ChannelInfo, item: InboundItem) -> None:
+    """A read receipt without a message id: everything we sent that contact up to the watermark was read."""
+    watermark = item.metadata.get("watermark")
+    if item.status is not DeliveryStatus.READ or watermark is None or not item.contact_key:
+        return
+    upto = utc_from_millis(watermark)
+    lower = [status.value for status in DeliveryStatus if status.rank < DeliveryStatus.READ.rank]
+    contact = sa.select(CONTACTS.c.id).where(
+        CONTACTS.c.channel_id == channel.id, CONTACTS.c.external_id == item.contact_key
+    )
+    connection.execute(
+        sa.update(MESSAGES)
+        .where(
+            MESSAGES.c.channel_id == channel.id,
+            MESSAGES.c.contact_id.in_(contact.scalar_subquery()),
+            MESSAGES.c.direction == Direction.OUTBOUND.value,
+            MESSAGES.c.sent_at <= upto,
+            sa.or_(MESSAGES.c.delivery_status.is_(None), MESSAGES.c.delivery_status.in_(lower)),
+        )
+        .values(delivery_status=DeliveryStatus.READ.value, status_at=item.occurred_at)
     )
 
 

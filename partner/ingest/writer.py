@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partner.channels import ChannelInfo
@@ -83,7 +84,7 @@ class IngestWriter:
 
     async def _commit(self, batch: list[_Submission]) -> None:
         try:
-            results = await self._apply_in_one_transaction(batch)
+            results = await self._apply_with_retries(batch)
         except Exception:
             if len(batch) == 1:
                 log.exception("ingest_commit_failed", items=len(batch[0].pairs))
@@ -94,6 +95,18 @@ class IngestWriter:
             return
         for submission, result in zip(batch, results, strict=True):
             _settle(submission, result=result)
+
+    async def _apply_with_retries(self, batch: list[_Submission], attempts: int = 4) -> list[ApplyResult]:
+        """A locked database (another writer, a checkpoint) is transient: try again before giving up."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._apply_in_one_transaction(batch)
+            except OperationalError as error:
+                if attempt == attempts:
+                    raise
+                log.warning("ingest_retry", attempt=attempt, error_type=type(error.orig).__name__)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     async def _apply_in_one_transaction(self, batch: list[_Submission]) -> list[ApplyResult]:
         if self._thread is not None:
