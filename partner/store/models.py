@@ -219,7 +219,7 @@ class OutboxEvent(SQLModel, table=True):
     event_id: str = Field(max_length=128, unique=True)
     event_name: str = Field(max_length=100)
     outcome: str = Field(max_length=64)  # conversation_started / signal:payment / order_placed ...
-    event_time: int = Field()
+    event_time: int = Field(sa_type=sa.BigInteger)
     payload: dict[str, Any] | None = _json()  # the data[] item without user.ttclid, added at send time
     test: bool = Field(default=False)
     status: str = Field(default="queued", max_length=16)  # queued/sending/delivered/dead/waiting_reauth

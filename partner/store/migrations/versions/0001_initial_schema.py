@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=128), nullable=False),
         sa.Column("event_name", sa.String(length=100), nullable=False),
         sa.Column("outcome", sa.String(length=64), nullable=False),
-        sa.Column("event_time", sa.Integer(), nullable=False),
+        sa.Column("event_time", sa.BigInteger(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("test", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
