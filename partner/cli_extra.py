@@ -1,9 +1,33 @@
-"""Sub-commands beyond serve and db: keyword tools, the local TikTok stand-in, the demo."""
+"""Sub-commands beyond serve and db: the local TikTok stand-in, keyword tools, the demo."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+
+from partner.logs import configure_logging
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Each part of the service adds its commands here."""
+    sandbox = commands.add_parser(
+        "tiktok-sandbox",
+        help="run the local stand-in for the TikTok Business API, Meta Graph and LINE send APIs",
+        description="Serves TikTok's OAuth portal, token, advertiser, revoke and Events API endpoints, and the "
+        "WhatsApp, Messenger and LINE send APIs, at their real paths. Point PARTNER_TIKTOK_API_BASE at "
+        "http://HOST:PORT/open_api/v1.3/ and PARTNER_GRAPH_API_BASE / PARTNER_LINE_API_BASE at http://HOST:PORT/.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8765, help="port to bind (default 8765)")
+    sandbox.add_argument("--auto-approve", action="store_true", help="the consent page approves without a click")
+    sandbox.set_defaults(handler=_sandbox_command)
+
+
+def _sandbox_command(args: argparse.Namespace) -> int:
+    from partner.sandbox import SandboxConfig, run_sandbox
+
+    configure_logging("console", "info")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_sandbox(args.host, args.port, SandboxConfig(auto_approve=args.auto_approve)))
+    return 0
