@@ -105,6 +105,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         app[metrics_key],
         partner_name=settings.tiktok_partner_name,
         max_age=timedelta(days=settings.event_max_age_days),
+        lease_seconds=settings.outbox_lease_seconds,
     )
     app[outbox_key] = sender
     stop = asyncio.Event()

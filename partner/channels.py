@@ -2,7 +2,9 @@
 
 Webhooks must be verified before anything is parsed, and the candidate secrets are the service-wide app secret
 plus every channel's own secret for that platform, so the directory keeps decrypted secrets in memory. Another
-process may register a channel: a miss reloads from the database, at most once a second.
+process may register a channel: a miss always asks the database for that one key (an indexed read; misses are
+rare), so a message for a channel registered elsewhere is never acknowledged and dropped. The whole directory,
+with every channel's signing secret, is also reloaded when it is older than ``max_age`` seconds.
 """
 
 from __future__ import annotations
@@ -41,12 +43,12 @@ class ChannelInfo:
 
 
 class ChannelDirectory:
-    def __init__(self, engine: AsyncEngine, box: SecretBox, *, reload_interval: float = 1.0) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox, *, max_age: float = 30.0) -> None:
         self._engine = engine
         self._box = box
         self._by_key: dict[tuple[str, str], ChannelInfo] = {}
         self._by_id: dict[int, ChannelInfo] = {}
-        self._reload_interval = reload_interval
+        self._max_age = max_age
         self._loaded_at = 0.0
 
     async def load(self) -> None:
@@ -75,10 +77,24 @@ class ChannelDirectory:
 
     async def find(self, platform: str, external_id: str) -> ChannelInfo | None:
         found = self._by_key.get((platform, external_id))
-        if found is None and time.monotonic() - self._loaded_at >= self._reload_interval:
+        if found is not None:
+            return found
+        query = sa.select(CHANNELS).where(
+            CHANNELS.c.platform == platform, CHANNELS.c.external_id == external_id, CHANNELS.c.active.is_(True)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        info = self._info(row)
+        self._by_key[(platform, external_id)] = info
+        self._by_id[info.id] = info
+        return info
+
+    async def refresh_if_stale(self) -> None:
+        """Pick up channels (and their secrets) registered or changed by other processes."""
+        if time.monotonic() - self._loaded_at >= self._max_age:
             await self.load()
-            found = self._by_key.get((platform, external_id))
-        return found
 
     def cached(self, platform: str, external_id: str) -> ChannelInfo | None:
         return self._by_key.get((platform, external_id))

@@ -62,6 +62,7 @@ class Settings:
     conversation_idle_hours: float = 24.0
     event_max_age_days: float = 7.0
     outbox_poll_seconds: float = 0.5
+    outbox_lease_seconds: float = 120.0
     http_timeout_seconds: float = 10.0
     shutdown_timeout_seconds: float = 10.0
     run_workers: bool = True
@@ -107,6 +108,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         conversation_idle_hours=reader.number("PARTNER_CONVERSATION_IDLE_HOURS", 24.0, float, minimum=0.01),
         event_max_age_days=reader.number("PARTNER_EVENT_MAX_AGE_DAYS", 7.0, float, minimum=0.01),
         outbox_poll_seconds=reader.number("PARTNER_OUTBOX_POLL_SECONDS", 0.5, float, minimum=0.01),
+        outbox_lease_seconds=reader.number("PARTNER_OUTBOX_LEASE_SECONDS", 120.0, float, minimum=1),
         http_timeout_seconds=reader.number("PARTNER_HTTP_TIMEOUT_SECONDS", 10.0, float, minimum=0.1),
         shutdown_timeout_seconds=reader.number("PARTNER_SHUTDOWN_TIMEOUT_SECONDS", 10.0, float, minimum=0),
         run_workers=reader.boolean("PARTNER_RUN_WORKERS", default=True),

@@ -75,6 +75,7 @@ async def _receive(request: web.Request, platform: str, *, route_key: str | None
     if raw is None:
         metrics.webhook_rejected.labels(platform, "too_large").inc()
         return error_response(413, "payload_too_large", f"body is larger than {settings.max_body_bytes} bytes")
+    await directory.refresh_if_stale()
     secrets = await _candidate_secrets(directory, platform, route_key, settings)
     if route_key is not None and not secrets:
         log.warning("webhook_unknown_channel", platform=platform, channel_key=route_key)

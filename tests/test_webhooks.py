@@ -253,3 +253,25 @@ def test_item_kinds_cover_the_model() -> None:
         kinds.update(item.kind.value for item in _parse(platform, (corpus_dir() / fixture).read_bytes()))
     for kind in (ItemKind.MESSAGE, ItemKind.STATUS, ItemKind.REACTION, ItemKind.EDIT, ItemKind.DELETION):
         assert kinds[kind.value] > 0, kind
+
+
+async def test_channel_registered_by_another_process_is_found_on_first_use(client: Client) -> None:
+    """A stale in-memory directory must not acknowledge and drop a message for a channel it has not seen."""
+    from partner.admin import box_key
+    from partner.channels import CHANNELS
+    from partner.store.models import utcnow
+
+    workspace_id = await _workspace(client)
+    async with client.app[engine_key].begin() as connection:  # as another process would write it
+        await connection.execute(
+            sa.insert(CHANNELS).values(
+                workspace_id=workspace_id, platform="whatsapp", external_id="106540352242922", name="",
+                secrets_encrypted=client.app[box_key].encrypt_json({"access_token": "t"}), active=True,
+                created_at=utcnow(),
+            )
+        )  # fmt: skip
+    raw = _text_payload("wamid.ELSEWHERE")
+    path, headers = _signed("whatsapp", raw)
+    assert (await client.post(path, data=raw, headers=headers)).status == 200
+    stored, messages = await _stored(client)
+    assert (stored, messages) == (Counter({"message": 1}), 1)
