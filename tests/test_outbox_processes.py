@@ -58,7 +58,7 @@ async def _service(
     process = subprocess.Popen([sys.executable, "-m", "partner", "serve"], env=env, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _until(lambda: _ready(base), timeout=60)
+        await _until(lambda: _ready(base), within=60)
         yield base, process
     finally:
         if process.poll() is None:
@@ -74,8 +74,8 @@ async def _ready(base: str) -> bool:
         return False
 
 
-async def _until(check: Callable[[], Any], *, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(check: Callable[[], Any], *, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         if await check():
             return
@@ -152,7 +152,7 @@ async def test_sigkill_while_the_outbox_holds_events_loses_nothing(
             recorded = await _sandbox(sandbox, "GET", "/_sandbox/requests")
             return any(r["path"].endswith("/event/track/") for r in recorded["requests"])
 
-        await _until(sender_is_stuck, timeout=30)
+        await _until(sender_is_stuck, within=30)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     await _sandbox(sandbox, "DELETE", "/_sandbox/faults")
@@ -162,7 +162,7 @@ async def test_sigkill_while_the_outbox_holds_events_loses_nothing(
         async def all_delivered() -> bool:
             return await _delivered(base) == 120
 
-        await _until(all_delivered, timeout=60)
+        await _until(all_delivered, within=60)
     events = (await _sandbox(sandbox, "GET", "/_sandbox/events"))["events"]
     assert len({event["event_id"] for event in events}) == 120
     assert all(event["count"] == 1 for event in events)
@@ -184,7 +184,7 @@ async def test_two_processes_on_one_postgresql_send_each_event_once(
         async def all_delivered() -> bool:
             return await _delivered(base_a) == 400
 
-        await _until(all_delivered, timeout=90)
+        await _until(all_delivered, within=90)
     events = (await _sandbox(sandbox, "GET", "/_sandbox/events"))["events"]
     assert len({event["event_id"] for event in events}) == 400
     assert all(event["count"] == 1 for event in events), "an event was sent by both processes"
