@@ -45,6 +45,11 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.events_unidentified = Counter(
+            "partner_events_unidentified_total",
+            "Events sent with neither a ttclid nor a hashed phone (the workspace allows it)",
+            registry=self.registry,
+        )
         self.event_lag = Histogram(
             "partner_event_delivery_lag_seconds",
             "From the fact to TikTok's acknowledgement",

@@ -254,3 +254,48 @@ async def test_without_reporting_configuration_events_wait(client: Client) -> No
     queued = await (await client.get("/api/v1/events", params={"status": "queued"}, headers=admin_headers())).json()
     assert queued["events"][0]["last_error"] == "workspace has no reporting configuration yet"
     assert queued["events"][0]["attempts"] == 0
+
+
+async def test_test_event_code_marks_the_workspaces_events_as_test(app_client: Client, sandbox: TestServer) -> None:
+    workspace_id = await _setup(app_client)
+    config = {"event_source": "web", "event_source_id": DEFAULT_MES_ID, "test_event_code": "TEST123"}
+    await app_client.put(f"/api/v1/workspaces/{workspace_id}/reporting", json=config, headers=admin_headers())
+    await _post_text(app_client, "wamid.TEST", "6281234500005", "hello")
+    await app_client.app[outbox_key].run_once()
+    [request] = await _track_requests(sandbox)
+    assert request["body"]["test_event_code"] == "TEST123"
+    events = await (await app_client.get("/api/v1/events", headers=admin_headers())).json()
+    assert events["events"][0]["test"] is True
+
+
+async def test_unidentified_events_are_sent_when_allowed_and_counted(app_client: Client, sandbox: TestServer) -> None:
+    """A contact with no phone (e.g. LINE) has nothing TikTok can match; it is still reported, and counted."""
+    from partner.store.models import Contact
+
+    workspace_id = await _setup(app_client)
+    await _post_text(app_client, "wamid.U1", "6281234500006", "hello")
+    async with app_client.app[engine_key].begin() as connection:
+        await connection.execute(sa.update(table(Contact)).values(phone=None))
+    await app_client.app[outbox_key].run_once()
+    [request] = await _track_requests(sandbox)
+    assert "phone" not in request["body"]["data"][0]["user"]
+    metrics = await (await app_client.get("/metrics")).text()
+    assert "partner_events_unidentified_total 1.0" in metrics
+
+    strict = {"event_source": "web", "event_source_id": DEFAULT_MES_ID, "allow_unidentified": False}
+    await app_client.put(f"/api/v1/workspaces/{workspace_id}/reporting", json=strict, headers=admin_headers())
+    await _post_text(app_client, "wamid.U2", "6281234500007", "hello")
+    async with app_client.app[engine_key].begin() as connection:
+        await connection.execute(sa.update(table(Contact)).values(phone=None))
+    await app_client.app[outbox_key].run_once()
+    dead = await (await app_client.get("/api/v1/events", params={"status": "dead"}, headers=admin_headers())).json()
+    assert dead["events"][0]["last_error"] == "no identifier and the workspace does not allow it"
+
+
+async def test_outbox_depth_gauge(app_client: Client, sandbox: TestServer) -> None:
+    await _setup(app_client)
+    await _post_text(app_client, "wamid.G1", "6281234500008", "hello")
+    counts = await app_client.app[outbox_key].update_depth_gauge()
+    assert counts == {"queued": 1}
+    metrics = await (await app_client.get("/metrics")).text()
+    assert 'partner_outbox_events{status="queued"} 1.0' in metrics

@@ -113,6 +113,7 @@ def _event_json(row: Any) -> dict[str, Any]:
         "outcome": row.outcome,
         "event_time": row.event_time,
         "status": row.status,
+        "test": row.test,
         "attempts": row.attempts,
         "request_id": row.request_id,
         "last_error": row.last_error,

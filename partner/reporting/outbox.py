@@ -111,11 +111,16 @@ class OutboxSender:
         self._claim_limit = claim_limit
         self._skip_locked = engine.dialect.name == "postgresql"
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.5) -> None:
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.5, gauge_seconds: float = 5.0) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried, never fatal."""
+        gauged_at = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 sent = await self.run_once()
+                if loop.time() - gauged_at >= gauge_seconds:
+                    await self.update_depth_gauge()
+                    gauged_at = loop.time()
             except Exception:
                 log.exception("outbox_round_failed")
                 sent = 0
@@ -129,12 +134,23 @@ class OutboxSender:
         if not rows:
             return 0
         configs = await self._configs({row.workspace_id for row in rows})
-        groups: dict[tuple[int, bool], list[Claimed]] = defaultdict(list)
+        groups: dict[int, list[Claimed]] = defaultdict(list)
         for row in rows:
-            groups[(row.workspace_id, row.test)].append(row)
-        sends = [self._send_group(configs.get(ws), group) for (ws, _test), group in groups.items()]
+            groups[row.workspace_id].append(row)
+        sends = [self._send_group(configs.get(workspace_id), group) for workspace_id, group in groups.items()]
         await asyncio.gather(*sends)
         return len(rows)
+
+    async def update_depth_gauge(self) -> dict[str, int]:
+        """Outbox rows by status, for the ``partner_outbox_events`` gauge."""
+        async with self._engine.connect() as connection:
+            rows = (
+                await connection.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status))
+            ).all()
+        counts = {str(status): int(count) for status, count in rows}
+        for status in ("queued", "sending", "delivered", "dead", "waiting_reauth"):
+            self._metrics.outbox_depth.labels(status).set(counts.get(status, 0))
+        return counts
 
     async def _claim(self) -> list[Claimed]:
         now = utcnow()
@@ -237,6 +253,8 @@ class OutboxSender:
             )
             if identified or config.allow_unidentified:
                 items.append((row, item))
+                if not identified:
+                    self._metrics.events_unidentified.inc()
             else:
                 unsendable.append(row)
         return items, unsendable
@@ -288,8 +306,9 @@ class OutboxSender:
             "partner_name": self._partner_name,
             "data": [item for _row, item in batch],
         }
-        rows = [row for row, _item in batch]
-        if rows[0].test and config.test_event_code:
+        if config.test_event_code:
+            # While a workspace has a test code, everything it reports is a test event: TikTok shows it in Test
+            # Events and does not count it. Batches are per workspace, so test and live events never share one.
             body["test_event_code"] = config.test_event_code
         assert config.access_token is not None
         result = await self._api.track(config.access_token, body)
@@ -301,7 +320,7 @@ class OutboxSender:
         rows = [row for row, _item in batch]
         detail = f"{result.code}: {result.message}" if result.code is not None else result.message
         if result.kind == "delivered":
-            await self._delivered(batch, result.request_id)
+            await self._delivered(batch, result.request_id, test=config.test_event_code is not None)
         elif result.kind == "reauth":
             await self._mark_reauthorization(config.workspace_id)
             await self._finish(rows, status="waiting_reauth", error=detail, request_id=result.request_id)
@@ -318,7 +337,9 @@ class OutboxSender:
             request_id=result.request_id,
         )
 
-    async def _delivered(self, batch: list[tuple[Claimed, dict[str, Any]]], request_id: str | None) -> None:
+    async def _delivered(
+        self, batch: list[tuple[Claimed, dict[str, Any]]], request_id: str | None, *, test: bool
+    ) -> None:
         now = utcnow()
         ids_by_name: dict[str, list[int]] = defaultdict(list)
         for row, item in batch:
@@ -335,6 +356,7 @@ class OutboxSender:
                         request_id=request_id,
                         event_name=event_name,
                         last_error=None,
+                        test=test,
                     )
                 )
         self._metrics.events.labels("delivered").inc(len(batch))
