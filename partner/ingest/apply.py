@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from partner.channels import ChannelInfo
 from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind, utc_from_millis
+from partner.store.fastsql import Executor, executor_for
 from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, UTCDateTime, table, utcnow
 from partner.store.queue import JOBS, job_row
 
@@ -32,7 +33,6 @@ LEDGER = table(InboundEvent)
 MESSAGES = table(Message)
 OUTBOX = table(OutboxEvent)
 
-OPEN_STATUSES = ("open", "pending", "snoozed")
 MESSAGE_RECEIVED_JOB = "message.received"
 CONVERSATION_STARTED = "conversation_started"
 
@@ -61,8 +61,11 @@ def _insert_ignore_statement(dialect: str, target: sa.Table, keys: tuple[str, ..
     return module.insert(target).on_conflict_do_nothing(index_elements=list(keys)).returning(target.c.id)
 
 
-def insert_ignore(connection: Connection, target: sa.Table, values: dict[str, Any], keys: list[str]) -> int | None:
+def insert_ignore(
+    connection: Connection | Executor, target: sa.Table, values: dict[str, Any], keys: list[str]
+) -> int | None:
     """Insert unless the unique key exists; returns the new id, or None for a duplicate."""
+    connection = executor_for(connection)
     statement = _insert_ignore_statement(connection.dialect.name, target, tuple(keys))
     row = connection.execute(statement, values).first()
     return None if row is None else int(row[0])
@@ -77,7 +80,7 @@ _OPEN_CONVERSATION_LOOKUP = (
     .where(
         CONVERSATIONS.c.channel_id == sa.bindparam("b_channel"),
         CONVERSATIONS.c.contact_id == sa.bindparam("b_contact"),
-        CONVERSATIONS.c.status.in_(OPEN_STATUSES),
+        CONVERSATIONS.c.status != "resolved",  # open, pending or snoozed
     )
     .order_by(CONVERSATIONS.c.id.desc())
     .limit(1)
@@ -95,8 +98,9 @@ _TOUCH_INBOUND = _TOUCH.values(last_inbound_at=_AT)
 
 
 def apply_items(
-    connection: Connection, pairs: Iterable[tuple[ChannelInfo, InboundItem]], policy: IngestPolicy
+    connection: Connection | Executor, pairs: Iterable[tuple[ChannelInfo, InboundItem]], policy: IngestPolicy
 ) -> ApplyResult:
+    connection = executor_for(connection)
     result = ApplyResult()
     for channel, item in pairs:
         if _claim(connection, channel, item) is None:
@@ -107,7 +111,7 @@ def apply_items(
     return result
 
 
-def _claim(connection: Connection, channel: ChannelInfo, item: InboundItem) -> int | None:
+def _claim(connection: Executor, channel: ChannelInfo, item: InboundItem) -> int | None:
     return insert_ignore(
         connection,
         LEDGER,
@@ -122,7 +126,7 @@ def _claim(connection: Connection, channel: ChannelInfo, item: InboundItem) -> i
     )
 
 
-def _contact_id(connection: Connection, channel: ChannelInfo, item: InboundItem) -> int:
+def _contact_id(connection: Executor, channel: ChannelInfo, item: InboundItem) -> int:
     key = item.contact_key or "unknown"
     row = connection.execute(_CONTACT_LOOKUP, {"b_channel": channel.id, "b_external": key}).first()
     if row is not None:
@@ -161,7 +165,7 @@ def _contact_id(connection: Connection, channel: ChannelInfo, item: InboundItem)
 
 
 def _open_conversation(
-    connection: Connection, channel: ChannelInfo, item: InboundItem, contact_id: int, policy: IngestPolicy
+    connection: Executor, channel: ChannelInfo, item: InboundItem, contact_id: int, policy: IngestPolicy
 ) -> tuple[int, str | None]:
     """The contact's current conversation, or a new one after resolve or idle time.
 
@@ -181,7 +185,7 @@ def _open_conversation(
 
 
 def _create_conversation(
-    connection: Connection, channel: ChannelInfo, item: InboundItem, contact_id: int
+    connection: Executor, channel: ChannelInfo, item: InboundItem, contact_id: int
 ) -> tuple[int, str]:
     now, at = utcnow(), item.occurred_at
     public_id = uuid.uuid4().hex
@@ -205,7 +209,7 @@ def _create_conversation(
 
 
 def queue_outcome(
-    connection: Connection,
+    connection: Connection | Executor,
     *,
     workspace_id: int,
     conversation_id: int,
@@ -214,6 +218,7 @@ def queue_outcome(
     public_id: str | None = None,
 ) -> bool:
     """Write the outbox row for a reportable outcome, once per conversation and outcome."""
+    connection = executor_for(connection)
     if public_id is None:
         public_id = connection.execute(
             sa.select(CONVERSATIONS.c.public_id).where(CONVERSATIONS.c.id == conversation_id)
@@ -288,7 +293,7 @@ def _referral_json(item: InboundItem) -> dict[str, Any] | None:
     }
 
 
-def _apply_message(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     if item.direction is Direction.OUTBOUND and _update_echoed(connection, channel, item):
         return
     contact_id = _contact_id(connection, channel, item)
@@ -317,7 +322,7 @@ def _apply_message(connection: Connection, channel: ChannelInfo, item: InboundIt
         )
 
 
-def _update_echoed(connection: Connection, channel: ChannelInfo, item: InboundItem) -> bool:
+def _update_echoed(connection: Executor, channel: ChannelInfo, item: InboundItem) -> bool:
     """An echo of a message we sent updates that row instead of adding a new one."""
     if not item.platform_message_id:
         return False
@@ -339,7 +344,7 @@ def _update_echoed(connection: Connection, channel: ChannelInfo, item: InboundIt
     return bool(updated.rowcount)
 
 
-def _touch_conversation(connection: Connection, conversation_id: int, item: InboundItem) -> None:
+def _touch_conversation(connection: Executor, conversation_id: int, item: InboundItem) -> None:
     if item.referral is not None:
         # First touch wins: only a conversation without a referral takes this one.
         connection.execute(
@@ -357,7 +362,7 @@ def _attribution_source(item: InboundItem) -> str | None:
     return "tiktok" if item.referral.source.startswith("tiktok") else "meta"
 
 
-def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_status(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     """Never downgrade: a late ``delivered`` does not overwrite ``read``."""
     if item.status is None:
         return
@@ -381,7 +386,7 @@ def _apply_status(connection: Connection, channel: ChannelInfo, item: InboundIte
     )
 
 
-def _apply_watermark(connection: Connection, channel: ChannelInfo, item: InboundItem) -> None:
+def _apply_watermark(connection: Executor, channel: ChannelInfo, item: InboundItem) -> None:
     """A read receipt without a message id: everything we sent that contact up to the watermark was read."""
     watermark = item.metadata.get("watermark")
     if item.status is not DeliveryStatus.READ or watermark is None or not item.contact_key:
@@ -404,7 +409,7 @@ def _apply_watermark(connection: Connection, channel: ChannelInfo, item: Inbound
     )
 
 
-def _apply_reaction(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_reaction(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
     conversation_id, _ = _open_conversation(connection, channel, item, contact_id, policy)
     values = _message_values(channel, item, conversation_id, contact_id)
@@ -413,7 +418,7 @@ def _apply_reaction(connection: Connection, channel: ChannelInfo, item: InboundI
     _touch_conversation(connection, conversation_id, item)
 
 
-def _apply_edit(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_edit(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     target = item.target_message_id or item.platform_message_id
     if not target:
         return
@@ -431,7 +436,7 @@ def _apply_edit(connection: Connection, channel: ChannelInfo, item: InboundItem,
         )
 
 
-def _apply_deletion(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_deletion(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     target = item.target_message_id or item.platform_message_id
     if target:
         connection.execute(
@@ -441,7 +446,7 @@ def _apply_deletion(connection: Connection, channel: ChannelInfo, item: InboundI
         )
 
 
-def _apply_referral(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_referral(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
     conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
     _touch_conversation(connection, conversation_id, item)
@@ -451,7 +456,7 @@ def _apply_referral(connection: Connection, channel: ChannelInfo, item: InboundI
     )
 
 
-def _apply_follow(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_follow(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
     connection.execute(
         sa.update(CONTACTS)
@@ -460,7 +465,7 @@ def _apply_follow(connection: Connection, channel: ChannelInfo, item: InboundIte
     )
 
 
-def _apply_unsupported(connection: Connection, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
+def _apply_unsupported(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     """The ledger row (kind ``unsupported``, detail = type name) is the record; nothing else to change."""
 
 
