@@ -155,6 +155,23 @@ async def _wait_ready(base: str) -> None:
     raise RuntimeError("server did not become ready")
 
 
+async def _server_histogram(base: str, route: str) -> list[tuple[float, float]]:
+    """Cumulative (upper bound, count) buckets of the server's own latency histogram for one route."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("partner_http_request_duration_seconds_bucket") and f'route="{route}"' in line:
+            bound = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
+    return sorted(buckets)
+
+
+def _bucket_percentile(buckets: list[tuple[float, float]], share: float) -> float:
+    total = buckets[-1][1] if buckets else 0
+    return next((bound for bound, count in buckets if count >= share * total), float("nan"))
+
+
 def _report(figures: list[Figures], concurrency: int) -> None:
     print(f"\nconcurrency {concurrency}, loopback, one server process")
     print(f"{'workload':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
@@ -186,6 +203,7 @@ async def main() -> None:
             ingest = await _drive(
                 "signed webhooks", f"{base}/webhooks/whatsapp", args.duration, args.concurrency, _signed
             )
+            histogram = await _server_histogram(base, "/webhooks/whatsapp")
             health = await _drive(
                 "GET /healthz", f"{base}/healthz", args.duration, args.concurrency, lambda _: (None, {})
             )
@@ -193,6 +211,8 @@ async def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     _report([ingest, health], args.concurrency)
+    p50, p99 = (_bucket_percentile(histogram, share) * 1000 for share in (0.5, 0.99))
+    print(f"server-side webhook latency (from /metrics, bucket upper bounds): p50 <= {p50:g} ms, p99 <= {p99:g} ms")
 
 
 if __name__ == "__main__":

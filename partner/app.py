@@ -17,8 +17,10 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+import oauth.routes
 from partner import __version__, admin, webhooks
 from partner.admin import box_key, engine_key
+from partner.attribution import routes as attribution_routes
 from partner.channels import ChannelDirectory
 from partner.crypto import SecretBox
 from partner.ingest.apply import IngestPolicy
@@ -59,6 +61,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Appl
     webhooks.add_routes(app)
     admin.add_routes(app)
     reporting_api.add_routes(app)
+    attribution_routes.add_routes(app)
+    oauth.routes.add_routes(app)
+    app.cleanup_ctx.append(oauth.routes.reauthorization_refresher)
     return app
 
 
