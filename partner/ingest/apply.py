@@ -8,6 +8,7 @@ transaction, so it survives a crash after the platform got its 200.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import uuid
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from partner.attribution import claim_click, extract_code
 from partner.channels import ChannelInfo
 from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind, utc_from_millis
 from partner.store.fastsql import Executor, executor_for
@@ -296,8 +298,16 @@ def _referral_json(item: InboundItem) -> dict[str, Any] | None:
 def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     if item.direction is Direction.OUTBOUND and _update_echoed(connection, channel, item):
         return
+    code = None
+    if item.direction is Direction.INBOUND and item.text:
+        # The click reference is ours, not the customer's words: the inbox and the analyzer never see it.
+        code, cleaned = extract_code(item.text)
+        if code is not None:
+            item = dataclasses.replace(item, text=cleaned or None, metadata={**item.metadata, "click_code": code})
     contact_id = _contact_id(connection, channel, item)
     conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
+    if code is not None:
+        _attribute_click(connection, channel, conversation_id, code, item.occurred_at)
     values = _message_values(channel, item, conversation_id, contact_id)
     if item.platform_message_id:
         message_id = insert_ignore(connection, MESSAGES, values, ["channel_id", "platform_message_id"])
@@ -307,6 +317,7 @@ def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem
         return
     if new_public_id is None or item.referral is not None:
         _touch_conversation(connection, conversation_id, item)
+    _attribute_referral(connection, channel, conversation_id, item)
     if item.direction is Direction.INBOUND:
         if new_public_id is not None:
             queue_outcome(
@@ -354,6 +365,34 @@ def _touch_conversation(connection: Executor, conversation_id: int, item: Inboun
         )
     statement = _TOUCH_INBOUND if item.direction is Direction.INBOUND else _TOUCH
     connection.execute(statement, {"b_id": conversation_id, "b_at": item.occurred_at, "b_now": utcnow()})
+
+
+def _attribute_referral(connection: Executor, channel: ChannelInfo, conversation_id: int, item: InboundItem) -> None:
+    """Messenger carries our code in ``ref`` (m.me links, ads): the same claim as a code in text."""
+    if item.referral is not None and item.referral.ref:
+        _attribute_click(connection, channel, conversation_id, item.referral.ref, item.occurred_at)
+
+
+def _attribute_click(connection: Executor, channel: ChannelInfo, conversation_id: int, code: str, at: datetime) -> None:
+    """Tie the conversation to the tracked click the code names: first touch wins, a code is used once."""
+    attributed = connection.execute(
+        sa.select(CONVERSATIONS.c.click_id).where(CONVERSATIONS.c.id == conversation_id)
+    ).scalar_one()
+    if attributed is not None:
+        return
+    match = claim_click(connection.connection, channel_id=channel.id, code=code, at=at)
+    if match is None:
+        return
+    connection.execute(
+        sa.update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.click_id.is_(None))
+        .values(
+            click_id=match.click_id,
+            ttclid=match.ttclid,
+            attribution_source=sa.func.coalesce(CONVERSATIONS.c.attribution_source, "tiktok"),
+            updated_at=utcnow(),
+        )
+    )
 
 
 def _attribution_source(item: InboundItem) -> str | None:
@@ -450,6 +489,7 @@ def _apply_referral(connection: Executor, channel: ChannelInfo, item: InboundIte
     contact_id = _contact_id(connection, channel, item)
     conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
     _touch_conversation(connection, conversation_id, item)
+    _attribute_referral(connection, channel, conversation_id, item)
     connection.execute(
         _JOB_INSERT,
         job_row("referral.received", {"conversation_id": conversation_id, "created": new_public_id is not None}),
