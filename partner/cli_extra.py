@@ -23,6 +23,31 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sandbox.add_argument("--auto-approve", action="store_true", help="the consent page approves without a click")
     sandbox.set_defaults(handler=_sandbox_command)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the service and the local TikTok stand-in, play sample chats, show what TikTok received",
+        description="Starts the local TikTok/Meta/LINE stand-in and the service on SQLite (in .partner/demo, "
+        "recreated each run), creates a demo workspace, channels, reporting and tracking links, sends signed sample "
+        "webhooks with and without a tracked ad click in several languages, and prints the events TikTok received.",
+    )
+    demo.add_argument("--exit", action="store_true", help="exit after printing instead of serving")
+    demo.add_argument("--data-dir", default=".partner/demo", help="where the demo database lives")
+    demo.set_defaults(handler=_demo_command)
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from partner.demo import run_demo
+    from partner.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_format, "warning")
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_demo(settings, data_dir=Path(args.data_dir), out=sys.stdout, keep_running=not args.exit))
+    return 0
+
 
 def _sandbox_command(args: argparse.Namespace) -> int:
     from partner.sandbox import SandboxConfig, run_sandbox
