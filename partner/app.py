@@ -20,11 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import oauth.routes
 from partner import __version__, admin, webhooks
 from partner.admin import box_key, engine_key
+from partner.analysis import MessageAnalyzer
 from partner.attribution import routes as attribution_routes
 from partner.channels import ChannelDirectory
 from partner.crypto import SecretBox
-from partner.ingest.apply import IngestPolicy
+from partner.ingest.apply import MESSAGE_RECEIVED_JOB, IngestPolicy
 from partner.ingest.writer import IngestWriter
+from partner.keywords import KeywordRegistry
 from partner.metrics import Metrics
 from partner.reporting import api as reporting_api
 from partner.reporting.client import TikTokApiClient
@@ -32,14 +34,18 @@ from partner.reporting.outbox import OutboxSender
 from partner.settings import Settings
 from partner.store import migrate
 from partner.store.db import create_engine, ping
+from partner.store.queue import JobQueue
 from partner.web import json_errors, metrics_key, observe, request_context
 from partner.webhooks import directory_key, settings_key, writer_key
+from partner.worker import JobWorker
 
 log = structlog.get_logger(__name__)
 
 http_key = web.AppKey("http_session", aiohttp.ClientSession)
 migrate_on_start_key = web.AppKey("migrate_on_start", bool)
 outbox_key = web.AppKey("outbox_sender", OutboxSender)
+keywords_key = web.AppKey("keywords", KeywordRegistry)
+jobs_key = web.AppKey("job_worker", JobWorker)
 
 
 def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Application:
@@ -54,10 +60,12 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Appl
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_ingest_writer)
+    app.cleanup_ctx.append(_keywords)
     app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/api/v1/keywords", keywords_status)
     webhooks.add_routes(app)
     admin.add_routes(app)
     reporting_api.add_routes(app)
@@ -99,6 +107,24 @@ async def _ingest_writer(app: web.Application) -> AsyncIterator[None]:
     await writer.stop()
 
 
+async def _keywords(app: web.Application) -> AsyncIterator[None]:
+    """Keyword files are loaded at start and watched: a file dropped in is in force within two seconds."""
+    registry = KeywordRegistry(app[settings_key].keywords_dir)
+    registry.load()
+    app[keywords_key] = registry
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(registry.watch(stop), name="keyword-watcher")
+    yield
+    stop.set()
+    await watcher
+
+
+async def keywords_status(request: web.Request) -> web.Response:
+    """Signals in force, their source files and versions, and load errors."""
+    admin.require_admin(request)
+    return web.json_response(request.app[keywords_key].status())
+
+
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     """Background delivery; with ``run_workers`` off (tests, one-off commands) the objects exist but do not loop."""
     settings = app[settings_key]
@@ -113,10 +139,14 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         lease_seconds=settings.outbox_lease_seconds,
     )
     app[outbox_key] = sender
+    analyzer = MessageAnalyzer(app[engine_key], app[keywords_key].flags)
+    worker = JobWorker(JobQueue(app[engine_key]), {MESSAGE_RECEIVED_JOB: analyzer})
+    app[jobs_key] = worker
     stop = asyncio.Event()
     tasks = []
     if settings.run_workers:
         tasks.append(asyncio.create_task(sender.run(stop, poll_seconds=settings.outbox_poll_seconds), name="outbox"))
+        tasks.append(asyncio.create_task(worker.run(stop), name="jobs"))
     yield
     stop.set()
     await asyncio.gather(*tasks)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
+from pathlib import Path
 
 from partner.logs import configure_logging
 
@@ -23,6 +25,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sandbox.add_argument("--auto-approve", action="store_true", help="the consent page approves without a click")
     sandbox.set_defaults(handler=_sandbox_command)
 
+    keywords = commands.add_parser("keywords", help="check keyword files, or scan a text with them")
+    keyword_commands = keywords.add_subparsers(title="keywords commands", metavar="KEYWORDS_COMMAND")
+    check = keyword_commands.add_parser(
+        "check", help="validate a keyword directory or file; print signals and counts; exit 1 on errors"
+    )
+    check.add_argument("path", nargs="?", help="directory or file (default PARTNER_KEYWORDS_DIR or ./keywords)")
+    check.set_defaults(handler=_keywords_check_command)
+    scan = keyword_commands.add_parser("scan", help="print the flags a text raises and which keyword matched")
+    scan.add_argument("text", help="the text to scan (stays on this machine)")
+    scan.add_argument("--dir", help="keyword directory (default PARTNER_KEYWORDS_DIR or ./keywords)")
+    scan.set_defaults(handler=_keywords_scan_command)
+    keywords.set_defaults(handler=lambda _args: _help(keywords))
+
     demo = commands.add_parser(
         "demo",
         help="run the service and the local TikTok stand-in, play sample chats, show what TikTok received",
@@ -35,10 +50,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     demo.set_defaults(handler=_demo_command)
 
 
-def _demo_command(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
 
+
+def _keywords_directory(explicit: str | None) -> Path:
+    from partner.settings import load_settings
+
+    return Path(explicit) if explicit else load_settings().keywords_dir
+
+
+def _keywords_check_command(args: argparse.Namespace) -> int:
+    from partner.keywords import run_check
+
+    return run_check(_keywords_directory(args.path), sys.stdout)
+
+
+def _keywords_scan_command(args: argparse.Namespace) -> int:
+    from partner.keywords import run_scan
+
+    return run_scan(_keywords_directory(args.dir), args.text, sys.stdout)
+
+
+def _demo_command(args: argparse.Namespace) -> int:
     from partner.demo import run_demo
     from partner.settings import load_settings
 

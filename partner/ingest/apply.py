@@ -487,13 +487,9 @@ def _apply_deletion(connection: Executor, channel: ChannelInfo, item: InboundIte
 
 def _apply_referral(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:
     contact_id = _contact_id(connection, channel, item)
-    conversation_id, new_public_id = _open_conversation(connection, channel, item, contact_id, policy)
+    conversation_id, _ = _open_conversation(connection, channel, item, contact_id, policy)
     _touch_conversation(connection, conversation_id, item)
     _attribute_referral(connection, channel, conversation_id, item)
-    connection.execute(
-        _JOB_INSERT,
-        job_row("referral.received", {"conversation_id": conversation_id, "created": new_public_id is not None}),
-    )
 
 
 def _apply_follow(connection: Executor, channel: ChannelInfo, item: InboundItem, policy: IngestPolicy) -> None:

@@ -133,7 +133,8 @@ class SqliteExecutor:
 def executor_for(connection: Connection | Executor) -> Executor:
     if not isinstance(connection, Connection):
         return connection
-    return SqliteExecutor(connection) if connection.dialect.name == "sqlite" else CoreExecutor(connection)
+    # Only the synchronous driver hands out a plain sqlite3 connection; under aiosqlite, Core runs it.
+    return SqliteExecutor(connection) if connection.dialect.driver == "pysqlite" else CoreExecutor(connection)
 
 
 def _compile(statement: Executable, params: Mapping[str, Any]) -> _Compiled:
