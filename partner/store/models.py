@@ -103,6 +103,7 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_conversations_contact_open", "channel_id", "contact_id", "status"),
         sa.Index("ix_conversations_workspace_updated", "workspace_id", "updated_at"),
+        sa.Index("ix_conversations_click_id", "click_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
