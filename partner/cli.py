@@ -101,6 +101,10 @@ async def serve(
     """Run until SIGTERM/SIGINT (or ``stop``): then stop accepting, finish in-flight requests, flush, exit."""
     from partner.app import create_app
 
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the port opens: a SIGTERM is never lost
+        loop.add_signal_handler(signum, stop.set)
     app = create_app(settings, migrate_on_start=migrate_on_start)
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout_seconds, access_log=None)
     try:
@@ -119,10 +123,6 @@ async def serve(
     log.info("serving", url=f"http://{host}:{bound_port}", version=__version__)
     if ready is not None:
         ready(bound_port)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("shutting_down")
     await runner.cleanup()
