@@ -9,6 +9,7 @@ flushes what it holds, the engine closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ import oauth.routes
 from partner import __version__, admin, webhooks
 from partner.admin import box_key, engine_key
 from partner.analysis import MessageAnalyzer
+from partner.attribution import purge_expired_clicks
 from partner.attribution import routes as attribution_routes
 from partner.channels import ChannelDirectory
 from partner.crypto import SecretBox
@@ -147,9 +149,29 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     if settings.run_workers:
         tasks.append(asyncio.create_task(sender.run(stop, poll_seconds=settings.outbox_poll_seconds), name="outbox"))
         tasks.append(asyncio.create_task(worker.run(stop), name="jobs"))
+        tasks.append(asyncio.create_task(_maintenance(app, stop), name="maintenance"))
     yield
     stop.set()
     await asyncio.gather(*tasks)
+
+
+async def run_maintenance(app: web.Application) -> dict[str, int]:
+    """Housekeeping that keeps promises about data: click IPs and user agents live only as long as the window."""
+    async with app[engine_key].begin() as connection:
+        purged = await connection.run_sync(lambda sync: purge_expired_clicks(sync))
+    if purged:
+        log.info("expired_clicks_purged", count=purged)
+    return {"clicks_purged": purged}
+
+
+async def _maintenance(app: web.Application, stop: asyncio.Event, *, every_seconds: float = 600) -> None:
+    while not stop.is_set():
+        try:
+            await run_maintenance(app)
+        except Exception:
+            log.exception("maintenance_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_seconds)
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -256,3 +256,20 @@ async def test_the_code_never_reaches_tiktok_or_the_keyword_scan(app_client: Cli
         recorded = await response.text()
     assert code not in recorded
     assert "saw your ad" not in recorded
+
+
+async def test_maintenance_forgets_ip_and_user_agent_after_the_window(app_client: Client, sandbox: TestServer) -> None:
+    from partner.app import run_maintenance
+    from partner.attribution.models import Click
+    from partner.store.models import utcnow
+
+    _, slug = await _setup(app_client, "whatsapp")
+    await _click(app_client, slug, ttclid=TTCLID)
+    clicks = table(Click)
+    async with app_client.app[engine_key].begin() as connection:
+        await connection.execute(sa.update(clicks).values(expires_at=utcnow() - timedelta(days=1)))
+    assert (await run_maintenance(app_client.app))["clicks_purged"] == 1
+    async with app_client.app[engine_key].connect() as connection:
+        row = (await connection.execute(sa.select(clicks))).one()
+    assert (row.ip, row.user_agent) == (None, None)
+    assert row.ttclid == TTCLID

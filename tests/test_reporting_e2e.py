@@ -161,12 +161,24 @@ async def test_message_text_never_reaches_tiktok(app_client: Client, sandbox: Te
 
 
 async def test_every_event_arrives_exactly_once_despite_injected_failures(
-    app_client: Client, sandbox: TestServer
+    aiohttp_client: AiohttpClient, settings: Settings, sandbox: TestServer
 ) -> None:
+    """30% of requests fail: TikTok error codes, HTTP 5xx, and time-outs (the client gives up after 0.3 s)."""
+    base = str(sandbox.make_url("/open_api/v1.3/"))
+    app_client = await aiohttp_client(
+        create_app(dataclasses.replace(settings, tiktok_api_base=base, http_timeout_seconds=0.3))
+    )
     await _setup(app_client)
     import aiohttp
 
-    faults = {"error_rate": 0.3, "error_codes": [50000, 40100], "http_5xx_rate": 0.1, "seed": 7}
+    faults = {
+        "error_rate": 0.2,
+        "error_codes": [50000, 40100],
+        "http_5xx_rate": 0.05,
+        "timeout_rate": 0.1,
+        "timeout_seconds": 1.0,
+        "seed": 7,
+    }
     async with aiohttp.ClientSession() as session:
         response = await session.post(sandbox.make_url("/_sandbox/faults"), json=faults)
         assert response.status == 200, await response.text()
@@ -177,7 +189,11 @@ async def test_every_event_arrives_exactly_once_despite_injected_failures(
 
     assert (await _statuses(app_client)) == Counter({"delivered": 40})
     attempts = await _track_requests(sandbox)
+    faults = {str(attempt.get("fault")).split(":")[0] for attempt in attempts if attempt.get("fault")}
     assert len(attempts) > 10, "some requests should have failed and been retried"
+    assert "timeout" in faults, faults
+    assert any(fault.startswith("code_") for fault in faults), faults
+    assert any(fault.startswith("http_5") for fault in faults), faults
     accepted = await _sandbox_json(sandbox, "/_sandbox/events")
     events = accepted["events"] if isinstance(accepted, dict) else accepted
     per_id = Counter(event["event_id"] for event in events)
