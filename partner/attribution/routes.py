@@ -9,13 +9,11 @@ connection. If the click cannot be stored the customer is still sent to the chat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import re
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +32,7 @@ from partner.attribution.links import LINKABLE_PLATFORMS, destination_for, redir
 from partner.attribution.matching import insert_unless_taken, link_stats, record_clicks
 from partner.attribution.models import TRACKING_LINKS
 from partner.channels import CHANNELS
-from partner.store.db import sync_sqlite_engine
+from partner.store.groupcommit import GroupCommitter
 from partner.store.models import utcnow
 from partner.web import ApiError, read_json_object
 from partner.webhooks import settings_key
@@ -150,84 +148,24 @@ class LinkCache:
         self._entries[slug] = (time.monotonic() + self._ttl, target)
 
 
-@dataclass(slots=True)
-class _PendingClick:
-    row: dict[str, Any]
-    future: asyncio.Future[str]
-
-
 class ClickWriter:
-    """Group commit for clicks (the pattern of ``partner.ingest.writer``): one transaction per batch of redirects."""
+    """Group commit for clicks (``partner.store.groupcommit``): one transaction per batch of redirects."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
-        self._engine = engine
-        self._max_batch = max_batch
-        self._queue: asyncio.Queue[_PendingClick] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._sync_engine = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clicks") if self._sync_engine else None
+        self._committer: GroupCommitter[dict[str, Any], str] = GroupCommitter(
+            engine, record_clicks, name="click-writer", max_batch=max_batch
+        )
 
     async def record(self, row: dict[str, Any]) -> str:
         """Store one click; returns its code as committed (re-minted if the first one was taken)."""
-        if self._task is None:
-            raise RuntimeError("click writer is not running")
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_PendingClick(row, future))
-        return await future
+        return await self._committer.submit(row)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="click-writer")
+        self._committer.start()
 
     async def stop(self) -> None:
         """Commit everything already submitted, then stop."""
-        if self._task is None:
-            return
-        await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self._thread is not None and self._sync_engine is not None:
-            self._thread.shutdown(wait=True)
-            self._sync_engine.dispose()
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _commit(self, batch: list[_PendingClick]) -> None:
-        try:
-            codes = await self._insert([pending.row for pending in batch])
-        except Exception as error:
-            if len(batch) == 1:
-                log.exception("click_commit_failed")
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(error)
-                return
-            for pending in batch:  # one bad row must not cost its neighbours their clicks
-                await self._commit([pending])
-            return
-        for pending, code in zip(batch, codes, strict=True):
-            if not pending.future.done():  # the client went away; the click is stored anyway
-                pending.future.set_result(code)
-
-    async def _insert(self, rows: list[dict[str, Any]]) -> list[str]:
-        if self._thread is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._insert_sync, rows)
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(record_clicks, rows)
-
-    def _insert_sync(self, rows: list[dict[str, Any]]) -> list[str]:
-        assert self._sync_engine is not None
-        with self._sync_engine.begin() as connection:
-            return record_clicks(connection, rows)
+        await self._committer.stop()
 
 
 link_cache_key = web.AppKey("attribution_link_cache", LinkCache)
