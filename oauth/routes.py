@@ -52,7 +52,8 @@ from oauth.state import (
     browser_token,
     check_binding,
 )
-from partner.admin import WORKSPACES, box_key, engine_key, require_admin, validation_error
+from partner.admin import WORKSPACES, require_admin, validation_error
+from partner.appkeys import box_key, engine_key, settings_key
 from partner.crypto import DecryptionError
 from partner.metrics import Metrics
 from partner.reporting.client import (
@@ -67,7 +68,6 @@ from partner.reporting.outbox import CONFIGS, release_reauthorized
 from partner.settings import Settings
 from partner.store.models import utcnow
 from partner.web import ApiError, metrics_key, read_json_object
-from partner.webhooks import settings_key
 
 log = structlog.get_logger(__name__)
 
@@ -142,7 +142,7 @@ def _redirect_uri(settings: Settings) -> str:
 
 
 def _client(request: web.Request) -> TikTokApiClient:
-    from partner.app import http_key  # here, not at the top: partner.app imports this module to mount the routes
+    from partner.appkeys import http_key  # here, not at the top: partner.app imports this module to mount the routes
 
     settings = request.app[settings_key]
     session: aiohttp.ClientSession = request.app[http_key]

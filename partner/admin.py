@@ -12,17 +12,13 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partner.appkeys import box_key, directory_key, engine_key, settings_key
 from partner.channels import CHANNELS, ChannelDirectory
-from partner.crypto import SecretBox
 from partner.store.models import Workspace, table, utcnow
 from partner.web import ApiError, read_json_object
-from partner.webhooks import directory_key, settings_key
 
 WORKSPACES = table(Workspace)
-engine_key = web.AppKey("engine", AsyncEngine)
-box_key = web.AppKey("secret_box", SecretBox)
 
 
 def require_admin(request: web.Request) -> None:

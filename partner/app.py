@@ -20,12 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import oauth.routes
 from partner import __version__, admin, webhooks
-from partner.admin import box_key, engine_key
 from partner.analysis import MessageAnalyzer
+from partner.appkeys import box_key, directory_key, engine_key, http_key, settings_key
 from partner.attribution import purge_expired_clicks
 from partner.attribution import routes as attribution_routes
 from partner.channels import ChannelDirectory
 from partner.crypto import SecretBox
+from partner.inbox import routes as inbox_routes
 from partner.ingest.apply import MESSAGE_RECEIVED_JOB, IngestPolicy
 from partner.ingest.writer import IngestWriter
 from partner.keywords import KeywordRegistry
@@ -38,12 +39,11 @@ from partner.store import migrate
 from partner.store.db import create_engine, ping
 from partner.store.queue import JobQueue
 from partner.web import json_errors, metrics_key, observe, request_context
-from partner.webhooks import directory_key, settings_key, writer_key
-from partner.worker import JobWorker
+from partner.webhooks import writer_key
+from partner.worker import JobHandler, JobWorker
 
 log = structlog.get_logger(__name__)
 
-http_key = web.AppKey("http_session", aiohttp.ClientSession)
 migrate_on_start_key = web.AppKey("migrate_on_start", bool)
 outbox_key = web.AppKey("outbox_sender", OutboxSender)
 keywords_key = web.AppKey("keywords", KeywordRegistry)
@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Appl
     reporting_api.add_routes(app)
     attribution_routes.add_routes(app)
     oauth.routes.add_routes(app)
+    inbox_routes.add_routes(app)
     app.cleanup_ctx.append(oauth.routes.reauthorization_refresher)
     return app
 
@@ -142,7 +143,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     )
     app[outbox_key] = sender
     analyzer = MessageAnalyzer(app[engine_key], app[keywords_key].flags)
-    worker = JobWorker(JobQueue(app[engine_key]), {MESSAGE_RECEIVED_JOB: analyzer})
+    handlers: dict[str, JobHandler] = {MESSAGE_RECEIVED_JOB: analyzer, **inbox_routes.job_handlers(app)}
+    worker = JobWorker(JobQueue(app[engine_key]), handlers)
     app[jobs_key] = worker
     stop = asyncio.Event()
     tasks = []

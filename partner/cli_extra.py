@@ -13,6 +13,9 @@ from partner.logs import configure_logging
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Each part of the service adds its commands here."""
+    from partner.inbox import cli as inbox_cli
+
+    inbox_cli.register(commands)
     sandbox = commands.add_parser(
         "tiktok-sandbox",
         help="run the local stand-in for the TikTok Business API, Meta Graph and LINE send APIs",

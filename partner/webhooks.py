@@ -12,6 +12,7 @@ import hmac
 import structlog
 from aiohttp import web
 
+from partner.appkeys import directory_key, settings_key
 from partner.channels import ChannelDirectory, ChannelInfo
 from partner.ingest.writer import IngestWriter
 from partner.platforms import base, get_platform
@@ -20,8 +21,6 @@ from partner.web import error_response, metrics_key
 
 log = structlog.get_logger(__name__)
 
-settings_key = web.AppKey("settings", Settings)
-directory_key = web.AppKey("channel_directory", ChannelDirectory)
 writer_key = web.AppKey("ingest_writer", IngestWriter)
 
 

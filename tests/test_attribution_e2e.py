@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
-from partner.admin import engine_key
 from partner.app import create_app, outbox_key
+from partner.appkeys import engine_key
 from partner.platforms import get_platform
 from partner.sandbox import SandboxConfig, create_sandbox_app
 from partner.sandbox.state import DEFAULT_EVENTS_TOKEN, DEFAULT_MES_ID

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partner.admin import engine_key
 from partner.app import create_app
+from partner.appkeys import engine_key
 from partner.platforms import get_platform
 from partner.store.models import Conversation, Message, OutboxEvent, table, utcnow
 from tests.conftest import META_APP_SECRET, TIKTOK_APP_SECRET, admin_headers, make_settings

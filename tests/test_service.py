@@ -40,7 +40,7 @@ async def test_readyz_reports_an_unreachable_database(
     client: TestClient[web.Request, web.Application],
 ) -> None:
     """When the engine cannot connect, readiness is 503 (liveness stays 200)."""
-    from partner.admin import engine_key
+    from partner.appkeys import engine_key
 
     await client.app[engine_key].dispose()
 

@@ -15,11 +15,10 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from partner.admin import engine_key
+from partner.appkeys import engine_key, settings_key
 from partner.platforms import get_platform
 from partner.platforms.base import ItemKind, PayloadError
 from partner.store.models import InboundEvent, Message, OutboxEvent, table
-from partner.webhooks import settings_key
 from tests.conftest import META_APP_SECRET, TIKTOK_APP_SECRET, admin_headers
 from tests.corpus import corpus_dir
 from tests.platforms.expectations import EXPECTED, LINE_ROUTE_KEY
@@ -264,7 +263,7 @@ def test_item_kinds_cover_the_model() -> None:
 
 async def test_channel_registered_by_another_process_is_found_on_first_use(client: Client) -> None:
     """A stale in-memory directory must not acknowledge and drop a message for a channel it has not seen."""
-    from partner.admin import box_key
+    from partner.appkeys import box_key
     from partner.channels import CHANNELS
     from partner.store.models import utcnow
 

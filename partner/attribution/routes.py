@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from partner.admin import engine_key, require_admin, validation_error
+from partner.admin import require_admin, validation_error
+from partner.appkeys import engine_key, settings_key
 from partner.attribution.codes import SLUG_ALPHABET, SLUG_LENGTH, mint_code, mint_slug
 from partner.attribution.links import LINKABLE_PLATFORMS, destination_for, redirect_url
 from partner.attribution.matching import insert_unless_taken, link_stats, record_clicks
@@ -35,7 +36,6 @@ from partner.channels import CHANNELS
 from partner.store.groupcommit import GroupCommitter
 from partner.store.models import utcnow
 from partner.web import ApiError, read_json_object
-from partner.webhooks import settings_key
 
 log = structlog.get_logger(__name__)
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from partner.attribution import claim_click, extract_code
 from partner.channels import ChannelInfo
+from partner.inbox.hooks import on_inbound_message
 from partner.platforms.base import DeliveryStatus, Direction, InboundItem, ItemKind, utc_from_millis
 from partner.store.fastsql import Executor, executor_for
 from partner.store.models import Contact, Conversation, InboundEvent, Message, OutboxEvent, UTCDateTime, table, utcnow
@@ -319,6 +320,9 @@ def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem
         _touch_conversation(connection, conversation_id, item)
     _attribute_referral(connection, channel, conversation_id, item)
     if item.direction is Direction.INBOUND:
+        on_inbound_message(
+            connection.connection, conversation_id=conversation_id, new_conversation=new_public_id is not None
+        )
         if new_public_id is not None:
             queue_outcome(
                 connection,

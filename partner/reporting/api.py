@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from partner.admin import WORKSPACES, box_key, engine_key, require_admin, validation_error
+from partner.admin import WORKSPACES, require_admin, validation_error
+from partner.appkeys import box_key, engine_key
 from partner.reporting.events import DEFAULT_EVENT_MAPPING
 from partner.reporting.outbox import CONFIGS, OUTBOX, release_reauthorized
 from partner.store.models import utcnow

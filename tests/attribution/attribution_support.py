@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from partner.admin import engine_key
 from partner.app import create_app
+from partner.appkeys import engine_key
 from partner.attribution import routes
 from partner.attribution.models import CLICKS
 from partner.settings import Settings

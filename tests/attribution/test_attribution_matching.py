@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from partner.admin import engine_key
+from partner.appkeys import engine_key
 from partner.attribution import ClickMatch, claim_click, extract_code, purge_expired_clicks
 from partner.attribution.models import CLICKS, TRACKING_LINKS
 from partner.settings import Settings, normalise_database_url

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import Engine, event
 from sqlalchemy.dialects import sqlite
 
-from partner.admin import engine_key
+from partner.appkeys import engine_key
 from partner.attribution import matching, routes
 from partner.attribution.codes import mint_code
 from partner.attribution.models import CLICKS

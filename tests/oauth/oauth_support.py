@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from oauth.models import CONNECTIONS
-from partner.admin import box_key, engine_key
 from partner.app import outbox_key
+from partner.appkeys import box_key, engine_key
 from partner.platforms import get_platform
 from partner.reporting.outbox import CONFIGS
 from partner.sandbox import STATE_KEY, SandboxState

@@ -9,7 +9,7 @@ import aiohttp
 import sqlalchemy as sa
 from oauth_support import Partner, connect
 
-from partner.admin import engine_key
+from partner.appkeys import engine_key
 from partner.sandbox.state import DEFAULT_APP_SECRET, DEFAULT_EVENTS_TOKEN, DEFAULT_MES_ID
 from partner.settings import normalise_database_url
 from partner.store import migrate

@@ -1,0 +1,229 @@
+"""Tables of the inbox: users and their API tokens, labels, assignments, snoozes, canned responses, settings.
+
+Assignment and snooze live beside ``conversations`` (one row per conversation at most) rather than in it, so the
+ingest path that writes conversations never has to know about them. The indexes the inbox list needs on
+``conversations`` and ``messages`` are declared here too, so the metadata matches migration ``0002_inbox``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from partner.store.models import Conversation, Message, UTCDateTime, table, utcnow
+
+ROLES = ("admin", "agent", "viewer")
+
+
+def _now() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _when() -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class User(SQLModel, table=True):
+    """A person (or integration) working in one workspace with one role: admin, agent or viewer."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "email", name="uq_users_workspace_email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    email: str = Field(max_length=254)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    active: bool = Field(default=True)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class UserChannel(SQLModel, table=True):
+    """Limits a user to some channels; a user without rows here sees every channel of the workspace."""
+
+    __tablename__ = "user_channels"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    channel_id: int = Field(foreign_key="channels.id", primary_key=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, stored as the SHA-256 of a 256-bit random secret: a leaked table reveals no token."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (sa.UniqueConstraint("token_hash", name="uq_api_tokens_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    token_hash: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)  # the first characters, so a person can tell tokens apart
+    name: str = Field(default="", max_length=100)
+    created_at: datetime = _now()
+    last_used_at: datetime | None = _when()
+    revoked_at: datetime | None = _when()
+
+
+class Label(SQLModel, table=True):
+    __tablename__ = "labels"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_labels_workspace_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    name: str = Field(max_length=64)
+    colour: str = Field(default="#1f93ff", max_length=7)
+    description: str = Field(default="", max_length=200)
+    created_at: datetime = _now()
+
+
+class ConversationLabel(SQLModel, table=True):
+    __tablename__ = "conversation_labels"
+    __table_args__ = (sa.Index("ix_conversation_labels_label", "label_id", "conversation_id"),)
+
+    conversation_id: int = Field(foreign_key="conversations.id", primary_key=True)
+    label_id: int = Field(foreign_key="labels.id", primary_key=True)
+
+
+class ConversationAssignment(SQLModel, table=True):
+    """Who answers a conversation; no row means unassigned."""
+
+    __tablename__ = "conversation_assignments"
+    __table_args__ = (sa.Index("ix_conversation_assignments_user", "user_id", "conversation_id"),)
+
+    conversation_id: int = Field(foreign_key="conversations.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    assigned_at: datetime = _now()
+
+
+class ConversationSnooze(SQLModel, table=True):
+    """Until when a snoozed conversation stays out of the way; an inbound message or the time wakes it."""
+
+    __tablename__ = "conversation_snoozes"
+
+    conversation_id: int = Field(foreign_key="conversations.id", primary_key=True)
+    until: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _now()
+
+
+class CannedResponse(SQLModel, table=True):
+    """A saved reply; ``/shortcut`` at the start of a reply expands to its text."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "shortcut", name="uq_canned_responses_shortcut"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    shortcut: str = Field(max_length=64)
+    text: str = Field(max_length=6000)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class InboxSettings(SQLModel, table=True):
+    """Per-workspace inbox behaviour; a workspace without a row has the defaults."""
+
+    __tablename__ = "inbox_settings"
+
+    workspace_id: int = Field(foreign_key="workspaces.id", primary_key=True)
+    round_robin: bool = Field(default=False)
+    updated_at: datetime = _now()
+
+
+class RoundRobinCursor(SQLModel, table=True):
+    """The agent who got a channel's last automatic assignment, so the next one goes to the following agent."""
+
+    __tablename__ = "round_robin_cursors"
+
+    channel_id: int = Field(foreign_key="channels.id", primary_key=True)
+    last_user_id: int = Field()
+
+
+class Order(SQLModel, table=True):
+    """An order or reservation taken in a conversation; placing and paying it are reported to TikTok."""
+
+    __tablename__ = "orders"
+    __table_args__ = (sa.Index("ix_orders_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    conversation_id: int = Field(foreign_key="conversations.id")
+    kind: str = Field(max_length=16)  # order / reservation
+    status: str = Field(max_length=16)  # placed / paid / cancelled
+    reference: str | None = Field(default=None, max_length=64)  # the shop's own order number
+    value: str | None = Field(default=None, max_length=32)  # a decimal, kept as text so no backend rounds it
+    currency: str | None = Field(default=None, max_length=3)
+    description: str = Field(default="", max_length=500)
+    reserved_for: datetime | None = _when()
+    created_by: int | None = Field(default=None)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+    paid_at: datetime | None = _when()
+
+
+USERS = table(User)
+USER_CHANNELS = table(UserChannel)
+API_TOKENS = table(ApiToken)
+LABELS = table(Label)
+CONVERSATION_LABELS = table(ConversationLabel)
+ASSIGNMENTS = table(ConversationAssignment)
+SNOOZES = table(ConversationSnooze)
+CANNED = table(CannedResponse)
+SETTINGS = table(InboxSettings)
+ROUND_ROBIN = table(RoundRobinCursor)
+ORDERS = table(Order)
+CONVERSATIONS = table(Conversation)
+MESSAGES = table(Message)
+
+FLAGGED = CONVERSATIONS.c.flags.is_not(None)
+ATTRIBUTED = sa.or_(CONVERSATIONS.c.ttclid.is_not(None), CONVERSATIONS.c.referral.is_not(None))
+
+# Indexes for the inbox list on the shared tables. Declared with Column objects, they attach to those tables'
+# metadata, so ``alembic check`` sees them; migration 0002_inbox creates them.
+INDEXES = (
+    sa.Index(
+        "ix_conversations_inbox_status_updated",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.status,
+        CONVERSATIONS.c.updated_at,
+        CONVERSATIONS.c.id,
+    ),
+    sa.Index(
+        "ix_conversations_inbox_status_last_message",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.status,
+        CONVERSATIONS.c.last_message_at,
+        CONVERSATIONS.c.id,
+    ),
+    sa.Index(
+        "ix_conversations_inbox_last_message",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.last_message_at,
+        CONVERSATIONS.c.id,
+    ),
+    # Counting a tab reads only the index: channel filters and channel-limited agents...
+    sa.Index(
+        "ix_conversations_inbox_status_channel",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.status,
+        CONVERSATIONS.c.channel_id,
+    ),
+    # ... and the flag and attribution filters read only the rows that can match.
+    sa.Index(
+        "ix_conversations_inbox_flagged",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.status,
+        sqlite_where=FLAGGED,
+        postgresql_where=FLAGGED,
+    ),
+    sa.Index(
+        "ix_conversations_inbox_attributed",
+        CONVERSATIONS.c.workspace_id,
+        CONVERSATIONS.c.status,
+        sqlite_where=ATTRIBUTED,
+        postgresql_where=ATTRIBUTED,
+    ),
+)
