@@ -36,10 +36,14 @@ def _redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) ->
 
 def configure_logging(log_format: str = "json", level: str = "info") -> None:
     """Configure structlog once for the process."""
+    # Plain tracebacks in the console too: rich's pretty tracebacks print local variables, which can hold message
+    # text or tokens.
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

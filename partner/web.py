@@ -100,7 +100,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         code = _STATUS_CODES.get(error.status, "error")
         message = error.reason if error.text is None or error.text.startswith(f"{error.status}:") else error.text
-        return error_response(error.status, code, message)
+        response = error_response(error.status, code, message)
+        if "Allow" in error.headers:  # a 405 says which methods the route takes
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled_error", route=_route_name(request))
         return error_response(500, "internal", "internal error; the request id identifies it in the logs")

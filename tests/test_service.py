@@ -160,3 +160,34 @@ def test_sigterm_exits_cleanly(database_url: str, tmp_path: Path) -> None:
 
 def test_make_settings_is_for_tests_only(tmp_path: Path) -> None:
     assert make_settings("sqlite:///x.db", tmp_path).database_url.startswith("sqlite+aiosqlite")
+
+
+async def test_method_not_allowed_keeps_the_allow_header(client: TestClient[web.Request, web.Application]) -> None:
+    response = await client.delete("/healthz")
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"]
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+def test_console_tracebacks_do_not_show_local_variables() -> None:
+    """A secret held in a local variable must not appear in a logged exception."""
+    import io
+    import logging
+
+    import structlog
+
+    from partner.logs import configure_logging
+
+    configure_logging("console", "info")
+    stream = io.StringIO()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream))
+    try:
+        customer_text = "saya sudah transfer 500rb"  # noqa: F841 - the value must not leak into the log
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("t").exception("failed")
+    finally:
+        configure_logging("console", "info")
+        logging.getLogger().handlers.clear()
+    assert "boom" in stream.getvalue()
+    assert "sudah transfer" not in stream.getvalue()

@@ -46,23 +46,28 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str | None:
 
     Without a region, digits without ``+`` are read as international, which is what a WhatsApp ``wa_id``
     is. With a region, a national reading is preferred when it is valid, else an international one.
+    A number valid nowhere keeps its digits as written: libphonenumber would strip national prefixes it cannot
+    check, and even alternate between readings, while the same person must always hash the same.
     """
     text = raw.strip()
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None
-    if "+" in text:
-        candidates = [_parse(text, None)]
-    elif default_region is None:
-        candidates = [_parse("+" + digits.removeprefix("00"), None)]
+    international = "+" + digits.removeprefix("00") if "+" in text or default_region is None else None
+    if international is not None:
+        candidates = [_parse(international, None)]
     else:
         candidates = [_parse(text, default_region), _parse("+" + digits, None)]
     numbers = [number for number in candidates if number is not None]
-    valid = [number for number in numbers if phonenumbers.is_valid_number(number)]
-    for number in valid or numbers:
-        if phonenumbers.is_possible_number(number):
+    for number in numbers:
+        if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+    possible = [number for number in numbers if phonenumbers.is_possible_number(number)]
+    if not possible:
+        return None
+    if international is not None:
+        return international
+    return phonenumbers.format_number(possible[0], phonenumbers.PhoneNumberFormat.E164)
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
