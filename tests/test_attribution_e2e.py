@@ -273,3 +273,29 @@ async def test_maintenance_forgets_ip_and_user_agent_after_the_window(app_client
         row = (await connection.execute(sa.select(clicks))).one()
     assert (row.ip, row.user_agent) == (None, None)
     assert row.ttclid == TTCLID
+
+
+async def test_the_inbox_shows_and_filters_attribution(app_client: Client, sandbox: TestServer) -> None:
+    workspace_id, slug = await _setup(app_client, "whatsapp")
+    text = _prefilled_text(await _click(app_client, slug, ttclid=TTCLID))
+    now = await _now(app_client)
+    await _post(app_client, "whatsapp", _whatsapp_text("wamid.I1", text, now))
+    organic = _whatsapp_text("wamid.I2", "just browsing", now + 1)
+    organic["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "6285550009999"
+    organic["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = "6285550009999"
+    await _post(app_client, "whatsapp", organic)
+
+    async def listing(**query: str) -> list[dict[str, Any]]:
+        params = {"workspace_id": str(workspace_id), **query}
+        response = await app_client.get("/api/v1/conversations", params=params, headers=admin_headers())
+        assert response.status == 200, await response.text()
+        return list((await response.json())["conversations"])
+
+    [attributed] = await listing(attributed="true")
+    assert attributed["attribution"]["ttclid"] == TTCLID
+    assert attributed["attribution"]["source"] == "tiktok"
+    assert attributed["attribution"]["campaign"] == "spring-sale"
+    assert attributed["attribution"]["clicked_at"] is not None
+    assert attributed["last_message"]["text"] == "Hi, I saw your ad"
+    [unattributed] = await listing(attributed="false")
+    assert unattributed["attribution"]["attributed"] is False

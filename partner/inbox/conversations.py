@@ -17,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from partner.attribution.models import CLICKS, TRACKING_LINKS
 from partner.channels import CHANNELS
 from partner.inbox import assignment
 from partner.inbox.auth import Principal, authenticate, not_found
@@ -82,6 +83,8 @@ _COLUMNS = (
     USERS.c.name.label("assignee_name"),
     USERS.c.email.label("assignee_email"),
     SNOOZES.c.until.label("snoozed_until"),
+    CLICKS.c.clicked_at.label("click_time"),
+    TRACKING_LINKS.c.campaign.label("click_campaign"),
 )
 _FROM = (
     C.join(CHANNELS, CHANNELS.c.id == C.c.channel_id)
@@ -89,6 +92,8 @@ _FROM = (
     .outerjoin(ASSIGNMENTS, ASSIGNMENTS.c.conversation_id == C.c.id)
     .outerjoin(USERS, USERS.c.id == ASSIGNMENTS.c.user_id)
     .outerjoin(SNOOZES, SNOOZES.c.conversation_id == C.c.id)
+    .outerjoin(CLICKS, CLICKS.c.id == C.c.click_id)
+    .outerjoin(TRACKING_LINKS, TRACKING_LINKS.c.id == CLICKS.c.link_id)
 )
 _SELECT = sa.select(*_COLUMNS).select_from(_FROM)
 
@@ -247,6 +252,8 @@ def _attribution(row: Row[Any]) -> Attribution:
         attributed=bool(row.ttclid or referral),
         source=row.attribution_source,
         ttclid=row.ttclid,
+        campaign=row.click_campaign,
+        clicked_at=row.click_time,
         referral=summary,
     )
 

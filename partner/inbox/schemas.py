@@ -225,6 +225,8 @@ class Attribution(BaseModel):
     attributed: bool
     source: str | None
     ttclid: str | None
+    campaign: str | None = Field(default=None, description="campaign label of the tracking link that was clicked")
+    clicked_at: datetime | None = Field(default=None, description="when the tracked ad click happened")
     referral: dict[str, Any] | None = Field(description="source, ref, ad_id and click_id of the first referral")
 
 
