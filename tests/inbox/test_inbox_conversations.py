@@ -104,6 +104,8 @@ async def test_channel_platform_flag_and_attribution_filters(client: Client, sho
         "attributed": True,
         "source": None,
         "ttclid": None,
+        "campaign": None,
+        "clicked_at": None,
         "referral": {"source": "tiktok_ad", "ad_id": "1"},
     }
 
