@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from partner.inbox.auth import hash_token
+from partner.accounts.auth import hash_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "ptk_bench-agent-token-0123456789abcdefghijklmnopqrstu"

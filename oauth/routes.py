@@ -52,7 +52,8 @@ from oauth.state import (
     browser_token,
     check_binding,
 )
-from partner.admin import WORKSPACES, require_admin, validation_error
+from partner.accounts.auth import Principal, require_role
+from partner.admin import WORKSPACES, validation_error
 from partner.appkeys import box_key, engine_key, settings_key
 from partner.crypto import DecryptionError
 from partner.metrics import Metrics
@@ -74,7 +75,7 @@ log = structlog.get_logger(__name__)
 CALLBACK_PATH = "/oauth/tiktok/callback"
 SELECT_PATH = "/oauth/tiktok/select"
 COOKIE_PATH = "/oauth/tiktok/"
-BOOTSTRAP_INITIATOR = "bootstrap-admin"  # until users exist, every flow is started with PARTNER_ADMIN_TOKEN
+BOOTSTRAP_INITIATOR = "bootstrap-admin"  # flows started with PARTNER_ADMIN_TOKEN rather than a user's token
 EVENT_SET_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 REFRESH_SECONDS = 60.0
 
@@ -147,6 +148,17 @@ def _client(request: web.Request) -> TikTokApiClient:
     settings = request.app[settings_key]
     session: aiohttp.ClientSession = request.app[http_key]
     return TikTokApiClient(session, settings.tiktok_api_base, timeout_seconds=settings.http_timeout_seconds)
+
+
+def _initiator(principal: Principal) -> str:
+    return BOOTSTRAP_INITIATOR if principal.user_id is None else f"user:{principal.user_id}"
+
+
+async def _workspace_admin(request: web.Request) -> tuple[int, Principal]:
+    """An admin of the workspace named in ``?workspace=`` (or the bootstrap admin): 401, 403 or 404 otherwise."""
+    workspace_id = _workspace_param(request)
+    principal = await require_role(request, workspace_id, "admin")
+    return workspace_id, principal
 
 
 def _workspace_param(request: web.Request) -> int:
@@ -294,12 +306,11 @@ async def _refresh_loop(app: web.Application, stop: asyncio.Event) -> None:
 
 async def authorize(request: web.Request) -> web.Response:
     """Start the flow: a signed state bound to the workspace, the initiator and this browser (cookie)."""
-    require_admin(request)
+    workspace_id, principal = await _workspace_admin(request)
     settings = request.app[settings_key]
     credentials = _credentials(settings)
     if credentials is None:
         raise _missing_credentials(settings)
-    workspace_id = _workspace_param(request)
     await _require_workspace(request.app[engine_key], workspace_id)
     options = request.app[options_key]
     states = _states(request)
@@ -308,7 +319,7 @@ async def authorize(request: web.Request) -> web.Response:
     state = await states.issue(
         purpose=AUTHORIZE,
         workspace_id=workspace_id,
-        initiator=BOOTSTRAP_INITIATOR,
+        initiator=_initiator(principal),
         binding=binding_hash(browser),
         ttl=options.state_ttl,
     )
@@ -687,8 +698,7 @@ async def _status_response(request: web.Request, workspace_id: int) -> web.Respo
 
 
 async def get_connection(request: web.Request) -> web.Response:
-    require_admin(request)
-    workspace_id = _workspace_param(request)
+    workspace_id, _principal = await _workspace_admin(request)
     await _require_workspace(request.app[engine_key], workspace_id)
     return await _status_response(request, workspace_id)
 
@@ -705,8 +715,7 @@ class ManualConnection(BaseModel):
 
 
 async def put_connection(request: web.Request) -> web.Response:
-    require_admin(request)
-    workspace_id = _workspace_param(request)
+    workspace_id, principal = await _workspace_admin(request)
     try:
         body = ManualConnection.model_validate(await read_json_object(request))
     except ValidationError as error:
@@ -725,7 +734,7 @@ async def put_connection(request: web.Request) -> web.Response:
         "scopes": [],
         "selected_advertiser_id": body.advertiser_id,
         "selected_event_set_id": body.event_source_id,
-        "connected_by": BOOTSTRAP_INITIATOR,
+        "connected_by": _initiator(principal),
         "updated_at": now,
     }
     async with engine.begin() as connection:
@@ -786,8 +795,7 @@ async def _revoke_remotely(request: web.Request, row: Any) -> tuple[str, str]:
 
 async def delete_connection(request: web.Request) -> web.Response:
     """Revoke at TikTok, then forget the token here (connection and reporting configuration)."""
-    require_admin(request)
-    workspace_id = _workspace_param(request)
+    workspace_id, _principal = await _workspace_admin(request)
     engine = request.app[engine_key]
     await _require_workspace(engine, workspace_id)
     async with engine.connect() as connection:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from partner.inbox.models import ASSIGNMENTS, CONVERSATIONS, ROUND_ROBIN, SETTINGS, USER_CHANNELS, USERS
+from partner.accounts.models import USER_CHANNELS, USERS
+from partner.inbox.models import ASSIGNMENTS, CONVERSATIONS, ROUND_ROBIN, SETTINGS
 from partner.store.models import utcnow
 from partner.web import ApiError
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partner.inbox.auth import Principal, authenticate, not_found
+from partner.accounts.auth import Principal, authenticate, not_found
 from partner.inbox.http import engine, json_response, parse_body, parse_query, path_id, workspace_for
 from partner.inbox.models import CANNED
 from partner.inbox.schemas import CannedCreate, CannedList, CannedOut, CannedQuery, CannedUpdate

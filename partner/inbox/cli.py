@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from partner.accounts.models import USERS
 from partner.admin import WORKSPACES
-from partner.inbox.models import USERS
 from partner.inbox.schemas import RoleName
 from partner.inbox.users import insert_token, insert_user
 

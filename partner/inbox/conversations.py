@@ -17,10 +17,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from partner.accounts.auth import Principal, authenticate, not_found
+from partner.accounts.models import USERS
 from partner.attribution.models import CLICKS, TRACKING_LINKS
 from partner.channels import CHANNELS
 from partner.inbox import assignment
-from partner.inbox.auth import Principal, authenticate, not_found
 from partner.inbox.http import (
     bad_cursor,
     decode_cursor,
@@ -41,7 +42,6 @@ from partner.inbox.models import (
     LABELS,
     MESSAGES,
     SNOOZES,
-    USERS,
 )
 from partner.inbox.rules import reply_window
 from partner.inbox.schemas import (

@@ -12,9 +12,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partner.accounts.auth import Principal, not_found
 from partner.admin import WORKSPACES, validation_error
 from partner.appkeys import engine_key
-from partner.inbox.auth import Principal, not_found
 from partner.inbox.schemas import MAX_ID
 from partner.web import ApiError, read_json_object
 

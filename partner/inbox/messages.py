@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from partner.accounts.auth import Principal, authenticate, not_found
 from partner.channels import CHANNELS
-from partner.inbox.auth import Principal, authenticate, not_found
 from partner.inbox.canned import expand_shortcut
 from partner.inbox.http import (
     bad_cursor,

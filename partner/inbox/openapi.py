@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from partner import __version__
-from partner.inbox.auth import Role
+from partner.accounts.auth import Role
 from partner.inbox.schemas import MAX_ID, ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

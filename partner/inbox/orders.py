@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.engine import Connection, Row
 
-from partner.inbox.auth import Principal, authenticate, not_found
+from partner.accounts.auth import Principal, authenticate, not_found
 from partner.inbox.http import engine, json_response, parse_body, path_id
 from partner.inbox.models import CONVERSATIONS, ORDERS
 from partner.inbox.schemas import OrderCreate, OrderList, OrderOut, OrderUpdate

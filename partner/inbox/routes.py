@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from partner.accounts.auth import require_role
 from partner.inbox import canned, conversations, labels, messages, orders, settings, users
-from partner.inbox.auth import require_role
 from partner.inbox.messages import SEND_JOB
 from partner.inbox.openapi import Endpoint, Handler, build_document
 from partner.inbox.schemas import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from aiohttp import web
 
+from partner.accounts.auth import authenticate
 from partner.inbox.assignment import upsert
-from partner.inbox.auth import authenticate
 from partner.inbox.http import engine, json_response, parse_body, parse_query, workspace_for
 from partner.inbox.models import SETTINGS
 from partner.inbox.schemas import InboxSettingsOut, InboxSettingsUpdate, WorkspaceQuery

@@ -14,10 +14,10 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from partner.accounts.auth import Principal, authenticate, hash_token, mint_token, not_found
+from partner.accounts.models import API_TOKENS, USER_CHANNELS, USERS
 from partner.channels import CHANNELS
-from partner.inbox.auth import Principal, authenticate, hash_token, mint_token, not_found
 from partner.inbox.http import engine, json_response, parse_body, parse_query, path_id, workspace_for
-from partner.inbox.models import API_TOKENS, USER_CHANNELS, USERS
 from partner.inbox.schemas import (
     Me,
     TokenCreate,

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from inbox_support import Client, ClientFactory, Workspace, add_conversation, create_workspace, inbox_client, json_of
 
+from partner.accounts.models import API_TOKENS, USERS
 from partner.appkeys import engine_key
-from partner.inbox.models import API_TOKENS, CANNED, CONVERSATIONS, LABELS, ORDERS, SETTINGS, USERS
+from partner.inbox.models import CANNED, CONVERSATIONS, LABELS, ORDERS, SETTINGS
 from partner.inbox.routes import ENDPOINTS
 from partner.ingest.apply import OUTBOX
 from partner.settings import Settings

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, settings
 from inbox_support import Client, ClientFactory, build_app, inbox_client, json_of
 from sqlalchemy.engine import make_url
 
+from partner.accounts.auth import hash_token
+from partner.accounts.models import API_TOKENS, USERS
 from partner.admin import WORKSPACES
 from partner.appkeys import engine_key
 from partner.channels import CHANNELS
-from partner.inbox.auth import hash_token
-from partner.inbox.models import API_TOKENS, CANNED, CONVERSATIONS, LABELS, MESSAGES, USERS
+from partner.inbox.models import CANNED, CONVERSATIONS, LABELS, MESSAGES
 from partner.inbox.routes import ENDPOINTS, document
 from partner.ingest.apply import CONTACTS
 from partner.settings import Settings, normalise_database_url

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from inbox_support import Client, ClientFactory, bearer, create_workspace, inbox_client, json_of
 
+from partner.accounts.models import API_TOKENS
 from partner.appkeys import engine_key
-from partner.inbox.models import API_TOKENS
 from partner.settings import Settings
 from tests.conftest import admin_headers
 

@@ -20,8 +20,8 @@ from typing import Literal
 import sqlalchemy as sa
 from aiohttp import web
 
+from partner.accounts.models import API_TOKENS, USER_CHANNELS, USERS
 from partner.appkeys import engine_key, settings_key
-from partner.inbox.models import API_TOKENS, USER_CHANNELS, USERS
 from partner.store.models import utcnow
 from partner.web import ApiError
 

@@ -1,0 +1,1 @@
+"""Users, roles and API tokens: authentication and authorisation for every part of the service."""
