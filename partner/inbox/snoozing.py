@@ -2,7 +2,7 @@
 
 Snoozing queues an ``inbox.snooze_wake`` job due at the snooze's end; the job wakes the conversation only if that
 same snooze is still in place (it was not re-snoozed, resolved or woken by a message meanwhile), so stale jobs
-are harmless. A new inbound message wakes it at once through :func:`wake_on_inbound`, called from ingest.
+are harmless. A new inbound message wakes it at once (``partner.inbox.hooks``, called from ingest).
 """
 
 from __future__ import annotations
@@ -31,23 +31,6 @@ def set_snooze(connection: Connection, conversation_id: int, until: datetime | N
     connection.execute(sa.insert(SNOOZES).values(conversation_id=conversation_id, until=until, created_at=utcnow()))
     payload = {"conversation_id": conversation_id, "until": until.isoformat()}
     connection.execute(sa.insert(JOBS).values(**job_row(SNOOZE_JOB, payload, run_at=until)))
-
-
-def wake_on_inbound(connection: Connection, conversation_id: int) -> bool:
-    """Reopen a snoozed conversation because the contact wrote; returns whether it was snoozed.
-
-    Call from ingest, in its transaction, after an inbound message was stored. One indexed UPDATE when the
-    conversation was not snoozed (the usual case).
-    """
-    woken = connection.execute(
-        sa.update(CONVERSATIONS)
-        .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.status == "snoozed")
-        .values(status="open", updated_at=utcnow())
-    )
-    if not woken.rowcount:
-        return False
-    connection.execute(sa.delete(SNOOZES).where(SNOOZES.c.conversation_id == conversation_id))
-    return True
 
 
 def _wake_if_due(connection: Connection, conversation_id: int, until: datetime) -> None:

@@ -321,7 +321,10 @@ def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem
     _attribute_referral(connection, channel, conversation_id, item)
     if item.direction is Direction.INBOUND:
         on_inbound_message(
-            connection.connection, conversation_id=conversation_id, new_conversation=new_public_id is not None
+            connection,
+            conversation_id=conversation_id,
+            workspace_id=channel.workspace_id,
+            new_conversation=new_public_id is not None,
         )
         if new_public_id is not None:
             queue_outcome(

@@ -4,6 +4,7 @@ assignee, labels and snoozes; and what agents limited to some channels can see."
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -254,7 +255,7 @@ async def test_snooze_wakes_on_time_or_on_a_new_message(client: Client, shop: Wo
     await _patch(client, shop, conversation_id, {"status": "snoozed", "snoozed_until": until.isoformat()})
     async with client.app[engine_key].begin() as connection:
         await connection.run_sync(
-            lambda sync: on_inbound_message(sync, conversation_id=conversation_id, new_conversation=False)
+            partial(on_inbound_message, conversation_id=conversation_id, workspace_id=shop.id, new_conversation=False)
         )
     assert _ids(await _list(client, shop)) == [conversation_id]
     await job_handlers(client.app)[SNOOZE_JOB](payload)  # a stale wake-up changes nothing
@@ -335,9 +336,8 @@ async def test_round_robin_assigns_new_conversations_in_turn(client: Client, sho
     for _ in range(3):
         conversation_id = await add_conversation(client, shop)
         async with client.app[engine_key].begin() as connection:
-            await connection.run_sync(
-                lambda sync, cid=conversation_id: on_inbound_message(sync, conversation_id=cid, new_conversation=True)
-            )
+            hook = partial(on_inbound_message, workspace_id=shop.id, new_conversation=True)
+            await connection.run_sync(partial(hook, conversation_id=conversation_id))
         detail = await json_of(
             await client.get(f"/api/v1/conversations/{conversation_id}", headers=shop.headers("agent")), 200
         )
@@ -351,7 +351,7 @@ async def test_round_robin_is_off_by_default(client: Client, shop: Workspace) ->
     conversation_id = await add_conversation(client, shop)
     async with client.app[engine_key].begin() as connection:
         await connection.run_sync(
-            lambda sync: on_inbound_message(sync, conversation_id=conversation_id, new_conversation=True)
+            partial(on_inbound_message, conversation_id=conversation_id, workspace_id=shop.id, new_conversation=True)
         )
     async with client.app[engine_key].connect() as connection:
         status = (await connection.execute(sa.select(CONVERSATIONS.c.status))).scalar_one()
