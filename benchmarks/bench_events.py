@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 import sqlalchemy as sa
+from loopback import free_port, wait_until_ok
 
 from partner.crypto import SecretBox
 from partner.logs import configure_logging
@@ -48,12 +48,6 @@ from partner.store.models import (
 )
 
 SECRET = "bench-secret-key-0123456789-0123456789-abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(engine: sa.ext.asyncio.AsyncEngine, count: int, box: SecretBox) -> None:
@@ -101,15 +95,7 @@ def _start_sandbox(port: int, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 async def _wait(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{base}/_sandbox/config") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError("sandbox did not start")
+    await wait_until_ok(f"{base}/_sandbox/config", what="the stand-in")
 
 
 async def _reset(base: str) -> None:
@@ -189,7 +175,7 @@ async def main() -> None:
         seeded = time.perf_counter()
         await _seed(engine, args.events, box)
         print(f"seeded {args.events} queued events in {time.perf_counter() - seeded:.1f} s")
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         sandbox = _start_sandbox(port, workdir)
         try:

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from loopback import free_port, wait_until_ok
 
 from partner.accounts.auth import hash_token
 
@@ -243,25 +243,11 @@ def serve(database_url: str, port: int, state_dir: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- measuring ---------------------------------------------------------------------------------------------------
 
 
 async def _wait(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(f"{base}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the service did not start")
+    await wait_until_ok(f"{base}/healthz", what="the service")
 
 
 async def _timed(session: aiohttp.ClientSession, url: str) -> tuple[float, Any]:
@@ -408,7 +394,7 @@ def main() -> int:
         database_url = f"sqlite:///{path}"
         asyncio.run(_migrate(database_url))
         Seeder(path, args.conversations, args.messages).run()
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, __file__, "--serve", database_url, "--port", str(port)]
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # the checkout, not what the editable install maps
         server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)

@@ -15,48 +15,21 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from loopback import Figures, free_port, print_table, wait_until_ok
 
 from partner.platforms import whatsapp
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "109876543210"
-
-
-@dataclass
-class Figures:
-    name: str
-    requests: int
-    errors: int
-    seconds: float
-    latencies: list[float]
-    fixed_percentiles: dict[float, float] = field(default_factory=dict)  # ms, when the driver reports them
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, share: float) -> float:
-        if share in self.fixed_percentiles:
-            return self.fixed_percentiles[share]
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else float("nan")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _payload(sequence: int) -> bytes:
@@ -173,16 +146,7 @@ def _start_server(database_url: str, port: int, workdir: Path) -> subprocess.Pop
 
 
 async def _wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not become ready")
+    await wait_until_ok(f"{base}/readyz", what="the service")
 
 
 async def _server_histogram(base: str, route: str) -> list[tuple[float, float]]:
@@ -203,13 +167,7 @@ def _bucket_percentile(buckets: list[tuple[float, float]], share: float) -> floa
 
 
 def _report(figures: list[Figures], concurrency: int) -> None:
-    print(f"\nconcurrency {concurrency}, loopback, one server process")
-    print(f"{'workload':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-    for figure in figures:
-        print(
-            f"{figure.name:<22}{figure.requests:>10}{figure.errors:>8}{figure.rate:>10.0f}"
-            f"{figure.percentile(0.50):>9.1f}{figure.percentile(0.99):>9.1f}"
-        )
+    print_table(figures, concurrency)
     ingest, health = figures
     print(f"ingest / healthz throughput ratio: {ingest.rate / health.rate:.2f}")
     print(f"median latency of ingest: {ingest.percentile(0.5):.1f} ms")
@@ -229,7 +187,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = _start_server(args.database_url or f"sqlite:///{workdir}/bench.db", port, workdir)
         try:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench_ingest import ADMIN_TOKEN, Figures, _free_port, _wait_ready
+from bench_ingest import ADMIN_TOKEN, _wait_ready
+from loopback import Figures, free_port, print_table
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -117,13 +118,7 @@ async def _stored_clicks(base: str, link_id: int) -> int:
 
 
 def _report(redirect: Figures, health: Figures, concurrency: int, stored: int, expected: int) -> None:
-    print(f"\nconcurrency {concurrency}, loopback, one server process")
-    print(f"{'workload':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-    for figure in (redirect, health):
-        print(
-            f"{figure.name:<22}{figure.requests:>10}{figure.errors:>8}{figure.rate:>10.0f}"
-            f"{figure.percentile(0.50):>9.1f}{figure.percentile(0.99):>9.1f}"
-        )
+    print_table((redirect, health), concurrency)
     print(f"redirect / healthz throughput ratio: {redirect.rate / health.rate:.2f}")
     print(f"clicks stored with ttclid: {stored} (302 answers: {expected}){'' if stored == expected else '  MISMATCH'}")
 
@@ -136,7 +131,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = _start_server(args.database_url or f"sqlite:///{workdir}/bench.db", port, workdir)
         try:

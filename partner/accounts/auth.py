@@ -53,6 +53,10 @@ class Principal:
     def sees_channel(self, channel_id: int) -> bool:
         return self.channel_ids is None or channel_id in self.channel_ids
 
+    def may_see(self, workspace_id: int, channel_id: int) -> bool:
+        """Both checks a conversation (or anything on one channel) needs."""
+        return self.sees_workspace(workspace_id) and self.sees_channel(channel_id)
+
 
 SUPER_ADMIN = Principal(user_id=None, workspace_id=None, role="admin")
 _principal_key = web.RequestKey("inbox_principal", Principal)

@@ -293,7 +293,7 @@ def conversation_out(
 async def load_row(connection: AsyncConnection, principal: Principal, conversation_id: int) -> Row[Any]:
     """The conversation if the caller may see it (workspace and channel); else 404, the same as absent."""
     row = (await connection.execute(_SELECT.where(C.c.id == conversation_id))).first()
-    if row is None or not principal.sees_workspace(row.workspace_id) or not principal.sees_channel(row.channel_id):
+    if row is None or not principal.may_see(row.workspace_id, row.channel_id):
         raise not_found("conversation")
     return row
 

@@ -76,7 +76,7 @@ _CONVERSATION = sa.select(
 async def _conversation(connection: AsyncConnection, principal: Principal, conversation_id: int) -> Any:
     """What a reply needs to know about its conversation, if the caller may see it; else 404."""
     row = (await connection.execute(_CONVERSATION.where(C.c.id == conversation_id))).first()
-    if row is None or not principal.sees_workspace(row.workspace_id) or not principal.sees_channel(row.channel_id):
+    if row is None or not principal.may_see(row.workspace_id, row.channel_id):
         raise not_found("conversation")
     return row
 

@@ -57,7 +57,7 @@ def _conversation(connection: Connection, principal: Principal, conversation_id:
         CONVERSATIONS.c.id, CONVERSATIONS.c.workspace_id, CONVERSATIONS.c.channel_id, CONVERSATIONS.c.public_id
     ).where(CONVERSATIONS.c.id == conversation_id)
     row = connection.execute(statement.with_for_update() if lock else statement).first()
-    if row is None or not principal.sees_workspace(row.workspace_id) or not principal.sees_channel(row.channel_id):
+    if row is None or not principal.may_see(row.workspace_id, row.channel_id):
         raise not_found("conversation")
     return row
 
