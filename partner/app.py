@@ -142,7 +142,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         lease_seconds=settings.outbox_lease_seconds,
     )
     app[outbox_key] = sender
-    analyzer = MessageAnalyzer(app[engine_key], app[keywords_key].flags)
+    analyzer = MessageAnalyzer(app[engine_key], app[keywords_key].flags, followers=inbox_routes.analysis_followers())
     handlers: dict[str, JobHandler] = {MESSAGE_RECEIVED_JOB: analyzer, **inbox_routes.job_handlers(app)}
     worker = JobWorker(JobQueue(app[engine_key]), handlers)
     app[jobs_key] = worker

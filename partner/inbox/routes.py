@@ -12,7 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from partner.accounts.auth import require_role
-from partner.inbox import canned, conversations, labels, messages, orders, settings, users
+from partner.analysis import Follower
+from partner.crm import routes as crm_routes
+from partner.inbox import autoreplies, canned, conversations, labels, messages, orders, settings, users
 from partner.inbox.messages import SEND_JOB
 from partner.inbox.openapi import Endpoint, Handler, build_document
 from partner.inbox.schemas import (
@@ -173,6 +175,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PATCH", "/api/v1/inbox/settings", settings.update_settings, "Change inbox settings", "admin", "settings",
         query=WorkspaceQuery, body=InboxSettingsUpdate, response=InboxSettingsOut, errors=(404,),
     ),
+    *autoreplies.ENDPOINTS,
+    *crm_routes.ENDPOINTS,
 )  # fmt: skip
 
 
@@ -197,4 +201,14 @@ def add_routes(app: web.Application) -> None:
 
 def job_handlers(app: web.Application) -> dict[str, JobHandler]:
     """Durable-queue handlers: ``message.send`` delivers replies, ``inbox.snooze_wake`` ends snoozes on time."""
-    return {SEND_JOB: OutboundSender(app), SNOOZE_JOB: functools.partial(wake_snoozed_job, app)}
+    return {
+        SEND_JOB: OutboundSender(app),
+        SNOOZE_JOB: functools.partial(wake_snoozed_job, app),
+        **autoreplies.job_handlers(app),
+        **crm_routes.job_handlers(app),
+    }
+
+
+def analysis_followers() -> tuple[Follower, ...]:
+    """What runs after each inbound message is analysed: auto-replies first, then the CRM hears of it all."""
+    return (autoreplies.follow, crm_routes.follow)

@@ -335,9 +335,10 @@ def _apply_message(connection: Executor, channel: ChannelInfo, item: InboundItem
                 at=item.occurred_at,
                 public_id=new_public_id,
             )
-        connection.execute(
-            _JOB_INSERT, job_row(MESSAGE_RECEIVED_JOB, {"message_id": message_id, "conversation_id": conversation_id})
-        )
+        received = {"message_id": message_id, "conversation_id": conversation_id}
+        if new_public_id is not None:
+            received["new_conversation"] = True
+        connection.execute(_JOB_INSERT, job_row(MESSAGE_RECEIVED_JOB, received))
 
 
 def _update_echoed(connection: Executor, channel: ChannelInfo, item: InboundItem) -> bool:
@@ -477,7 +478,10 @@ def _apply_edit(connection: Executor, channel: ChannelInfo, item: InboundItem, p
     if row is not None and row.direction == Direction.INBOUND.value:
         connection.execute(
             sa.insert(JOBS).values(
-                **job_row(MESSAGE_RECEIVED_JOB, {"message_id": row.id, "conversation_id": row.conversation_id})
+                **job_row(
+                    MESSAGE_RECEIVED_JOB,
+                    {"message_id": row.id, "conversation_id": row.conversation_id, "edited": True},
+                )
             )
         )
 

@@ -41,7 +41,7 @@ async def client(aiohttp_client: ClientFactory, settings: Settings) -> Client:
 def _inbox_routes(app: Any) -> set[tuple[str, str]]:
     routes = set()
     for route in app.router.routes():
-        if route.handler.__module__.startswith("partner.inbox.") and route.resource is not None:
+        if route.handler.__module__.startswith(("partner.inbox.", "partner.crm.")) and route.resource is not None:
             routes.add((route.method, route.resource.canonical))
     return routes
 

@@ -1,0 +1,1 @@
+"""Outbound webhooks to an advertiser's CRM. (Being built.)"""
