@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 from partner.store.models import UTCDateTime, table, utcnow
 
 ROLES = ("admin", "agent", "viewer")
+AVAILABILITIES = ("online", "busy", "offline")  # only online agents are auto-assigned
 
 
 def _now() -> Any:
@@ -36,6 +37,8 @@ class User(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     role: str = Field(max_length=16)
     active: bool = Field(default=True)
+    availability: str = Field(default="online", max_length=16, sa_column_kwargs={"server_default": "online"})
+    capacity: int | None = Field(default=None)  # most open conversations auto-assignment gives them; None: no limit
     created_at: datetime = _now()
     updated_at: datetime = _now()
 

@@ -3,9 +3,15 @@
 Functions take a synchronous ``Connection`` so ingest can call them inside its own transaction and the API can
 reach them with ``AsyncConnection.run_sync``.
 
-Round-robin (workspace setting ``round_robin``) hands each new, unassigned conversation to the next active agent
-(role ``agent``) who may see its channel, in user-id order after the agent who got the channel's previous one.
-Admins and viewers are never picked; agents' presence is not tracked.
+Round-robin (workspace setting ``round_robin``) hands each new, unassigned conversation to an agent who can take
+it: active, role ``agent``, sees the channel, availability ``online``, and below their capacity (most open or
+pending conversations assigned to them; no capacity means no limit). Among those, the one with the fewest open
+conversations gets it, and ties go in turn, in user-id order after the agent who got the channel's previous one,
+so load stays even when agents resolve at different speeds. Admins and viewers are never picked.
+
+When nobody can take a conversation it waits, unassigned. :func:`drain_queue` hands waiting conversations out,
+oldest first, when capacity frees: an agent comes online or gets more capacity, or an assigned conversation is
+resolved or snoozed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from partner.store.models import utcnow
 from partner.web import ApiError
 
 ASSIGNABLE_ROLES = ("admin", "agent")
+OPEN_STATUSES = ("open", "pending")  # what counts against an agent's capacity
+DRAIN_BATCH = 200  # waiting conversations handed out per drain: bounds the work of one API call
 
 
 def _sees_channel(channel_id: int) -> sa.ColumnElement[bool]:
@@ -84,29 +92,81 @@ def assign_round_robin(connection: Connection, conversation_id: int) -> int | No
     agent = _next_agent(connection, conversation.workspace_id, conversation.channel_id)
     if agent is None:
         return None
-    values = {"conversation_id": conversation_id, "user_id": agent, "assigned_at": utcnow()}
-    upsert(connection, ASSIGNMENTS, values, key="conversation_id", replace=False)
-    upsert(connection, ROUND_ROBIN, {"channel_id": conversation.channel_id, "last_user_id": agent}, key="channel_id")
+    _give(connection, conversation_id, conversation.channel_id, agent)
     return agent
 
 
+def drain_queue(connection: Connection, workspace_id: int) -> int:
+    """Assign waiting (open, unassigned) conversations, oldest first, to agents who can take them; returns how many."""
+    if not round_robin_enabled(connection, workspace_id):
+        return 0
+    waiting = connection.execute(
+        sa.select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel_id)
+        .where(
+            CONVERSATIONS.c.workspace_id == workspace_id,
+            CONVERSATIONS.c.status == "open",
+            ~sa.exists().where(ASSIGNMENTS.c.conversation_id == CONVERSATIONS.c.id),
+        )
+        .order_by(CONVERSATIONS.c.id)
+        .limit(DRAIN_BATCH)
+    ).all()
+    assigned = 0
+    full_channels: set[int] = set()
+    for conversation_id, channel_id in waiting:
+        if channel_id in full_channels:
+            continue
+        agent = _next_agent(connection, workspace_id, channel_id)
+        if agent is None:
+            full_channels.add(channel_id)
+            continue
+        _give(connection, conversation_id, channel_id, agent)
+        assigned += 1
+    return assigned
+
+
+def _give(connection: Connection, conversation_id: int, channel_id: int, agent: int) -> None:
+    values = {"conversation_id": conversation_id, "user_id": agent, "assigned_at": utcnow()}
+    upsert(connection, ASSIGNMENTS, values, key="conversation_id", replace=False)
+    upsert(connection, ROUND_ROBIN, {"channel_id": channel_id, "last_user_id": agent}, key="channel_id")
+
+
 def _next_agent(connection: Connection, workspace_id: int, channel_id: int) -> int | None:
-    agents = list(
-        connection.execute(
-            sa.select(USERS.c.id)
-            .where(
-                USERS.c.workspace_id == workspace_id, USERS.c.active, USERS.c.role == "agent", _sees_channel(channel_id)
-            )
-            .order_by(USERS.c.id)
-        ).scalars()
-    )
+    """The least-loaded agent who can take a conversation of this channel; ties go in turn."""
+    agents = connection.execute(
+        sa.select(USERS.c.id, USERS.c.capacity)
+        .where(
+            USERS.c.workspace_id == workspace_id,
+            USERS.c.active,
+            USERS.c.role == "agent",
+            USERS.c.availability == "online",
+            _sees_channel(channel_id),
+        )
+        .order_by(USERS.c.id)
+    ).all()
     if not agents:
         return None
+    load = _open_load(connection, [int(agent.id) for agent in agents])
+    free = [int(agent.id) for agent in agents if agent.capacity is None or load.get(agent.id, 0) < agent.capacity]
+    if not free:
+        return None
+    fewest = min(load.get(agent, 0) for agent in free)
+    candidates = [agent for agent in free if load.get(agent, 0) == fewest]
     previous = connection.execute(
         sa.select(ROUND_ROBIN.c.last_user_id).where(ROUND_ROBIN.c.channel_id == channel_id).with_for_update()
     ).scalar_one_or_none()
-    later = [agent for agent in agents if previous is not None and agent > previous]
-    return int(later[0] if later else agents[0])
+    later = [agent for agent in candidates if previous is not None and agent > previous]
+    return later[0] if later else candidates[0]
+
+
+def _open_load(connection: Connection, user_ids: list[int]) -> dict[int, int]:
+    """Open or pending conversations assigned to each of these users."""
+    rows = connection.execute(
+        sa.select(ASSIGNMENTS.c.user_id, sa.func.count())
+        .join(CONVERSATIONS, CONVERSATIONS.c.id == ASSIGNMENTS.c.conversation_id)
+        .where(ASSIGNMENTS.c.user_id.in_(user_ids), CONVERSATIONS.c.status.in_(OPEN_STATUSES))
+        .group_by(ASSIGNMENTS.c.user_id)
+    ).all()
+    return {int(user_id): int(count) for user_id, count in rows}
 
 
 def upsert(connection: Connection, target: sa.Table, values: dict[str, Any], *, key: str, replace: bool = True) -> None:

@@ -367,6 +367,8 @@ async def update_conversation(request: web.Request) -> web.Response:
         if "labels" in body.model_fields_set:
             await _set_labels(connection, row.workspace_id, conversation_id, body.labels or [])
         await connection.execute(sa.update(C).where(C.c.id == conversation_id).values(updated_at=now, **changes))
+        if status in ("resolved", "snoozed") and row.status in assignment.OPEN_STATUSES:
+            await connection.run_sync(assignment.drain_queue, row.workspace_id)  # capacity freed
         [item] = await describe(connection, [await load_row(connection, principal, conversation_id)])
     return json_response(item)
 

@@ -37,6 +37,7 @@ from partner.inbox.schemas import (
     MessageList,
     MessageOut,
     MessageQuery,
+    MeUpdate,
     OrderCreate,
     OrderList,
     OrderOut,
@@ -71,6 +72,11 @@ def document() -> dict[str, Any]:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/openapi.json", openapi_json, "This document", None, "meta"),
     Endpoint("GET", "/api/v1/me", users.me, "Who the token belongs to", "viewer", "users", response=Me),
+    Endpoint(
+        "PATCH", "/api/v1/me", users.update_me, "Set your availability (online, busy, offline)", "viewer", "users",
+        body=MeUpdate, response=Me, errors=(409,),
+        description="Round-robin assigns only online agents; coming online picks up conversations waiting for one.",
+    ),
     Endpoint(
         "GET", "/api/v1/users", users.list_users, "Users of the workspace", "admin", "users",
         query=WorkspaceQuery, response=UserList, errors=(404,),

@@ -30,6 +30,7 @@ Priority = Literal["low", "medium", "high", "urgent"]
 Platform = Literal["whatsapp", "messenger", "line", "tiktok"]
 MediaType = Literal["image", "video", "audio", "document"]
 RoleName = Literal["admin", "agent", "viewer"]
+Availability = Literal["online", "busy", "offline"]
 
 
 def _storable(value: str) -> str:
@@ -120,6 +121,14 @@ class UserUpdate(Input):
     role: RoleName | None = None
     active: Flag | None = Field(default=None, description="false also stops every token of the user")
     channel_ids: list[BodyId] | None = Field(default=None, max_length=1000, description="null: every channel")
+    availability: Availability | None = Field(default=None, description="only online agents are auto-assigned")
+    capacity: int | None = Field(
+        default=None, ge=1, le=10_000, description="most open conversations auto-assignment gives them; null: no limit"
+    )
+
+
+class MeUpdate(Input):
+    availability: Availability = Field(description="only online agents are auto-assigned")
 
 
 class UserOut(BaseModel):
@@ -129,6 +138,8 @@ class UserOut(BaseModel):
     name: str
     role: RoleName
     active: bool
+    availability: Availability
+    capacity: int | None = Field(description="most open conversations auto-assignment gives them; null: no limit")
     channel_ids: list[int] | None = Field(description="null: every channel of the workspace")
     created_at: datetime
 

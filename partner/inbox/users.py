@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partner.accounts.auth import Principal, authenticate, hash_token, mint_token, not_found
 from partner.accounts.models import API_TOKENS, USER_CHANNELS, USERS
 from partner.channels import CHANNELS
+from partner.inbox.assignment import drain_queue
 from partner.inbox.http import engine, json_response, parse_body, parse_query, path_id, workspace_for
 from partner.inbox.schemas import (
     Me,
+    MeUpdate,
     TokenCreate,
     TokenCreated,
     TokenList,
@@ -43,6 +45,8 @@ def user_out(row: Any, channel_ids: Iterable[int] | None) -> UserOut:
         name=row.name,
         role=row.role,
         active=row.active,
+        availability=row.availability,
+        capacity=row.capacity,
         channel_ids=ids,
         created_at=row.created_at,
     )
@@ -187,6 +191,9 @@ async def update_user(request: web.Request) -> web.Response:
             changes["role"] = body.role
         if body.active is not None:
             changes["active"] = body.active
+        for name in ("availability", "capacity"):
+            if name in body.model_fields_set and (name == "capacity" or getattr(body, name) is not None):
+                changes[name] = getattr(body, name)
         if _loses_admin(row, changes):
             await _keep_an_admin(connection, row)
         if changes:
@@ -196,8 +203,29 @@ async def update_user(request: web.Request) -> web.Response:
         if "channel_ids" in body.model_fields_set:
             await _set_channels(connection, row.workspace_id, user_id, body.channel_ids or [])
         row = (await connection.execute(sa.select(USERS).where(USERS.c.id == user_id))).one()
+        if changes.keys() & {"availability", "capacity", "active", "role"} or "channel_ids" in body.model_fields_set:
+            await connection.run_sync(drain_queue, row.workspace_id)
         limits = await channel_limits(connection, [user_id])
     return json_response(user_out(row, limits.get(user_id)))
+
+
+async def update_me(request: web.Request) -> web.Response:
+    """An agent sets their own availability; coming online picks up conversations waiting for an agent."""
+    principal = await authenticate(request)
+    body = await parse_body(request, MeUpdate)
+    if principal.user_id is None:
+        raise ApiError(409, "conflict", "the bootstrap admin token is not a user and has no availability")
+    async with engine(request).begin() as connection:
+        await connection.execute(
+            sa.update(USERS)
+            .where(USERS.c.id == principal.user_id)
+            .values(availability=body.availability, updated_at=utcnow())
+        )
+        row = await _load_user(connection, principal, principal.user_id)
+        if body.availability == "online":
+            await connection.run_sync(drain_queue, row.workspace_id)
+    user = user_out(row, principal.channel_ids)
+    return json_response(Me(super_admin=False, role=principal.role, workspace_id=principal.workspace_id, user=user))
 
 
 def _loses_admin(row: Any, changes: dict[str, Any]) -> bool:
