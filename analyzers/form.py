@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from analyzers.model import Rule
-from analyzers.scripts import ASCII_TOKEN_TABLE, SPECIAL_RE, WORD_RE
+from analyzers.normalize import MIXED, OTHER, PLAIN, SIMPLE
+from analyzers.scripts import (
+    HANGUL_RE,
+    NON_PLAIN_RE,
+    NON_WORD_RE,
+    NON_WORD_RUN_RE,
+    TOKEN_BYTES,
+    UNSPACED_CHAR_RE,
+    WORD_RE,
+)
 from analyzers.urls import mask_urls
+
+_OTHER_SPACE_RE = re.compile(r"[^\S ]")  # whitespace other than the plain space
 
 
 class Terminal:
@@ -32,38 +44,58 @@ class Form:
 
     The source arrives normalised except for the whitespace collapse: tokens and substring search do not
     need it, so the collapsed string is only built when a pattern, a literal keyword or a span needs it.
-    Hits are kept in four lists: ``words`` (located in the tokens later), ``chars`` (offsets in the
-    collapsed text), ``substrings`` (offsets in ``text``, mapped when spans are needed) and ``present``
-    (substrings known to occur in ``text``, located only when spans are needed).
+    Hits are kept in three lists: ``words`` (located in the tokens later), ``chars`` (offsets in the
+    collapsed text) and ``present`` (substrings known to occur in ``text``, located only when spans are
+    needed).
     """
 
     __slots__ = (
         "_masked",
         "_normalized",
         "chars",
+        "data",
+        "hangul",
         "offsets",
         "present",
         "simple",
         "source",
-        "special",
-        "substrings",
         "text",
         "tokens",
+        "unspaced",
         "words",
     )
 
-    def __init__(self, source: str, *, collapsed: bool, simple: bool, offsets: list[int] | None = None) -> None:
+    def __init__(self, source: str, *, collapsed: bool, kind: int, offsets: list[int] | None = None) -> None:
         self.source = source  # case-folded, URLs kept: what pattern pre-checks look at
         self._normalized = source if collapsed else None
         self._masked: str | None = None
-        self.text = mask_urls(source)  # URLs/e-mails blanked: what word and substring keywords run on
-        self.simple = simple  # only ASCII and inert characters: diacritic folding cannot change it
-        # Unspaced-script or Hangul characters present (simple text has none by construction).
-        self.special = not simple and SPECIAL_RE.search(self.text) is not None
+        self.simple = kind == SIMPLE  # only ASCII and inert characters: diacritic folding cannot change it
         self.offsets = offsets  # position in this form -> position in the normalised text
-        self.tokens = _tokens(self.text, simple)
+        # The source as bytes, for substring pre-checks (a byte search beats a search in a str that holds
+        # an emoji, 4 bytes per character) and the tokeniser: UTF-8, or for SIMPLE text ASCII with "?"
+        # for the inert characters (a superset of the hits of any ASCII needle, exact for the tokens).
+        if kind == SIMPLE:
+            data: bytes | None = source.encode() if source.isascii() else source.encode("ascii", "replace")
+        else:
+            data = source.encode() if kind != OTHER else None
+        self.data = data
+        # (``bytes.find``: ``in`` on bytes first tries the needle as an integer and formats an error)
+        if data is None or data.find(b"@") >= 0 or data.find(b"://") >= 0 or data.find(b"www.") >= 0:
+            self.text = text = mask_urls(source)  # URLs/e-mails blanked: what word and substring keywords see
+            if text is not source and data is not None:
+                data = text.encode() if kind != SIMPLE else text.encode("ascii", "replace")
+        else:
+            self.text = text = source
+        if kind in (SIMPLE, PLAIN):
+            self.hangul = self.unspaced = False
+            self.tokens = data.translate(TOKEN_BYTES).decode().split()  # type: ignore[union-attr]
+        elif kind == MIXED:  # non-ASCII characters are word characters (no unspaced ones) or separators
+            self.hangul = HANGUL_RE.search(text) is not None
+            self.unspaced = False
+            self.tokens = NON_WORD_RUN_RE.sub(" ", text).encode().translate(TOKEN_BYTES).decode().split()
+        else:
+            self.hangul, self.unspaced, self.tokens = _analyse(text)
         self.chars: list[CharHit] = []
-        self.substrings: list[CharHit] = []
         self.present: list[tuple[Terminal, str]] = []  # substrings known to occur, not yet located
         self.words: list[WordHit] = []
 
@@ -75,7 +107,11 @@ class Form:
     def normalized(self) -> str:
         """The normalised (whitespace-collapsed) text: what patterns run on."""
         if self._normalized is None:
-            self._normalized = " ".join(self.source.split())
+            source = self.source
+            if "  " in source or source[:1] == " " or source[-1:] == " " or _OTHER_SPACE_RE.search(source):
+                self._normalized = " ".join(source.split())
+            else:  # usually: then offsets need no mapping either
+                self._normalized = source
         return self._normalized
 
     @property
@@ -86,10 +122,10 @@ class Form:
         return self._masked
 
     def has_hits(self) -> bool:
-        return bool(self.chars or self.substrings or self.present or self.words)
+        return bool(self.chars or self.present or self.words)
 
     def terminals(self) -> Iterator[Terminal]:
-        for hits in (self.chars, self.substrings, self.present, self.words):
+        for hits in (self.chars, self.present, self.words):
             for hit in hits:
                 yield hit[0]
 
@@ -97,18 +133,45 @@ class Form:
         """The same text with its own hit lists (the folded index, when folding changes nothing)."""
         twin = Form.__new__(Form)
         twin.source, twin._normalized, twin._masked = self.source, self._normalized, self._masked
-        twin.text, twin.simple, twin.special = self.text, self.simple, self.special
+        twin.text, twin.simple, twin.hangul, twin.unspaced = self.text, self.simple, self.hangul, self.unspaced
+        twin.data = self.data
         twin.offsets, twin.tokens = self.offsets, self.tokens
-        twin.chars, twin.substrings, twin.present, twin.words = [], [], [], []
+        twin.chars, twin.present, twin.words = [], [], []
         return twin
 
 
-def _tokens(text: str, simple: bool) -> list[str]:
-    if not simple:
-        return WORD_RE.findall(text)
-    # Inert characters are separators, like "?": an ASCII copy tokenises the same, much faster.
-    ascii_text = text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
-    return ascii_text.translate(ASCII_TOKEN_TABLE).split()
+_MANY_SEPARATORS = 8  # more distinct non-ASCII separators than this: tokenise with the regex
+
+
+def _analyse(text: str) -> tuple[bool, bool, list[str]]:
+    """For text that is not plain: whether it may have Hangul, and unspaced-script, characters, and its
+    tokens (WORD_RE.findall).
+
+    Tokens are the runs of word characters. Replacing every other character by a space and splitting at
+    spaces gives the same runs, and for the usual chat text (a few emoji or symbols among Latin, Arabic,
+    Hangul... words) that is several times cheaper than the regex: one C-level ``replace`` per distinct
+    separator, then ``bytes.translate`` for the ASCII ones.
+    """
+    first = NON_PLAIN_RE.search(text)
+    if first is None:
+        return False, False, text.encode().translate(TOKEN_BYTES).decode().split()
+    char = first.group()
+    if UNSPACED_CHAR_RE.match(char):  # Thai, CJK...: few tokens, the regex is cheap; Hangul would be in them
+        tokens = WORD_RE.findall(text)
+        return tokens != [] and HANGUL_RE.search(" ".join(tokens)) is not None, True, tokens
+    if HANGUL_RE.match(char):
+        hangul = True
+        separators = "".join(set(NON_WORD_RE.findall(text, first.start())))
+    else:
+        found = "".join(set(NON_PLAIN_RE.findall(text, first.start())))
+        hangul = HANGUL_RE.search(found) is not None
+        separators = "".join(NON_WORD_RE.findall(found))
+    unspaced = UNSPACED_CHAR_RE.search(separators) is not None
+    if len(separators) > _MANY_SEPARATORS:
+        return hangul, unspaced, WORD_RE.findall(text)
+    for separator in separators:
+        text = text.replace(separator, " ")
+    return hangul, unspaced, text.encode().translate(TOKEN_BYTES).decode().split()
 
 
 def locate(tokens: list[str], words: tuple[str, ...], word_start: bool) -> Iterator[tuple[int, int, int]]:

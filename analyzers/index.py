@@ -15,7 +15,7 @@ import regex
 from analyzers.form import CharHit, Form, Terminal
 from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
 from analyzers.model import Rule
-from analyzers.scripts import HANGUL_RE, UNSPACED_RE
+from analyzers.scripts import HANGUL_RE, UNSPACED_CHAR_RE, UNSPACED_RE
 from analyzers.substrings import SubstringIndex, indexable
 from analyzers.words import WordIndex
 
@@ -23,22 +23,22 @@ from analyzers.words import WordIndex
 class Index:
     """The keywords of one text form (plain, or diacritic-folded). Immutable once built."""
 
-    __slots__ = ("_always", "_guard", "_guarded", "_literals", "_unspaced", "_words")
+    __slots__ = ("_always", "_guard", "_guard_bytes", "_guarded", "_literals", "_unspaced", "_words")
 
     def __init__(self, groups: dict[Key, list[Rule]]) -> None:
         self._words = WordIndex()
         self._unspaced: SubstringIndex[Terminal] = SubstringIndex()
-        literals: list[tuple[str, re.Pattern[str], Terminal]] = []
+        literals: list[tuple[str, re.Pattern[str], Terminal, int]] = []
         patterns: list[tuple[regex.Pattern[str], tuple[str, ...] | None, Terminal]] = []
         for key, rules in groups.items():
             terminal = Terminal(rules)
-            if key.kind == "word" and WordIndex.accepts(key.words, key.word_start):
+            if key.kind == "word":
                 self._words.add(key.words, key.word_start, terminal)
             elif key.kind == "unspaced" and indexable(key.text):
                 self._unspaced.add(key.text, terminal)
             elif key.kind != "pattern":
                 compiled, anchor = literal_regex(key.text)
-                literals.append((anchor, compiled, terminal))
+                literals.append((anchor, compiled, terminal, _needs(anchor)))
             else:
                 patterns.append((compile_pattern(rules[0]), required_literals(key.text), terminal))
         self._words.freeze()
@@ -50,6 +50,7 @@ class Index:
             (pattern, required, terminal) for pattern, required, terminal in patterns if required is not None
         )
         self._guard = tuple(sorted({literal for _, required, _ in self._guarded for literal in required}))
+        self._guard_bytes = tuple(literal.encode() for literal in self._guard)  # required literals are ASCII
 
     def __bool__(self) -> bool:
         return bool(self._words or self._unspaced or self._literals or self._always or self._guarded)
@@ -58,24 +59,72 @@ class Index:
         """Append this index's hits on ``form`` to the form's hit lists."""
         if form.tokens:
             self._words.scan(form.tokens, form.words)
-        if form.special:
-            if self._words.has_word_starts and HANGUL_RE.search(form.text):
-                self._words.scan_word_starts(form.tokens, form.words)
-            if self._unspaced:
-                runs = UNSPACED_RE.findall(form.text)
-                if runs:
-                    sample = runs[0] if len(runs) == 1 else "\n".join(runs)
-                    self._unspaced.find(form.text, sample, form.substrings, form.present)
-        for anchor, literal, terminal in self._literals:
-            if anchor in form.text:
+        if form.hangul and self._words.has_word_starts:
+            self._words.scan_word_starts(form.tokens, form.words)
+        if form.unspaced and self._unspaced:
+            runs = UNSPACED_RE.findall(form.text)
+            if runs:  # keywords lie inside one run: search the runs only, apart
+                self._unspaced.find(runs[0] if len(runs) == 1 else "\n".join(runs), form.present)
+        for anchor, literal, terminal, needs in self._literals:
+            if not needs & ~_has(form) and anchor in form.text:
                 _regex_hits(literal.finditer(form.masked), terminal, form.chars)
-        source = form.source
-        if self._guarded and any(map(source.__contains__, self._guard)):
+        if self._guarded and self._guard_hit(form):
+            source = form.source
             for pattern, required, terminal in self._guarded:
                 if any(map(source.__contains__, required)):
                     _regex_hits(pattern.finditer(form.normalized), terminal, form.chars)
         for pattern, terminal in self._always:
             _regex_hits(pattern.finditer(form.normalized), terminal, form.chars)
+
+    def _guard_hit(self, form: Form) -> bool:
+        """Whether the source has any literal that a guarded pattern requires (on the bytes when there are)."""
+        data = form.data
+        if data is not None:
+            return max(map(data.find, self._guard_bytes)) >= 0  # not ``in``: see ``Form``
+        return any(map(form.source.__contains__, self._guard))
+
+    def presence(self, form: Form, out: list[Terminal]) -> None:
+        """Append the terminals that have a hit on ``form`` (``scan`` without the hit positions)."""
+        tokens = form.tokens
+        if tokens:
+            self._words.presence(tokens, out)
+        if form.hangul and self._words.has_word_starts:
+            self._words.starts_presence(tokens, out)
+        if form.unspaced and self._unspaced:
+            runs = UNSPACED_RE.findall(form.text)
+            if runs:
+                self._unspaced.find_values(runs[0] if len(runs) == 1 else "\n".join(runs), out)
+        for anchor, literal, terminal, needs in self._literals:
+            if not needs & ~_has(form) and anchor in form.text and _occurs(literal, form.masked):
+                out.append(terminal)
+        if self._guarded and self._guard_hit(form):
+            source = form.source
+            for pattern, required, terminal in self._guarded:
+                if any(map(source.__contains__, required)) and _occurs(pattern, form.normalized):
+                    out.append(terminal)
+        for pattern, terminal in self._always:
+            if _occurs(pattern, form.normalized):
+                out.append(terminal)
+
+
+_UNSPACED, _HANGUL = 1, 2
+
+
+def _needs(anchor: str) -> int:
+    """Which kinds of characters a literal keyword's anchor has (a text without them cannot contain it)."""
+    return (_UNSPACED if UNSPACED_CHAR_RE.search(anchor) else 0) | (_HANGUL if HANGUL_RE.search(anchor) else 0)
+
+
+def _has(form: Form) -> int:
+    return (_UNSPACED if form.unspaced else 0) | (_HANGUL if form.hangul else 0)
+
+
+def _occurs(pattern: re.Pattern[str] | regex.Pattern[str], text: str) -> bool:
+    """Whether ``pattern`` has a non-empty match in ``text`` (empty matches are never hits)."""
+    match = pattern.search(text)
+    if match is None:
+        return False
+    return match.end() > match.start() or any(found.end() > found.start() for found in pattern.finditer(text))
 
 
 def _regex_hits(

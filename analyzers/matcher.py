@@ -19,20 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import attrgetter, itemgetter
 
 from analyzers.form import Form, Terminal, locate
 from analyzers.index import Index
 from analyzers.keys import Key, rule_key
 from analyzers.model import KeywordFile, Rule
-from analyzers.normalize import (
-    ACTIVE,
-    collapse_offsets,
-    fold_diacritics,
-    fold_with_offsets,
-    lower_simple,
-    prepare_full,
-    text_kind,
-)
+from analyzers.normalize import OTHER, collapse_offsets, fold_diacritics, fold_with_offsets, prepare
 from analyzers.scripts import WORD_SPLIT_RE
 from analyzers.substrings import find_all
 
@@ -62,12 +55,16 @@ class ScanResult:
 
 EMPTY_RESULT = ScanResult(frozenset())
 _NO_FLAGS: frozenset[str] = frozenset()
+_FIRST = itemgetter(0)
+_SIGNALS = attrgetter("signals")
+_NEGATIVE_SIGNALS = attrgetter("negative_signals")
+_NEGATIVE = attrgetter("negative")
 
 
 class Matcher:
     """An immutable, fully built keyword set. To change keywords build a new one and swap the reference."""
 
-    __slots__ = ("_folded", "_plain", "files", "rule_count", "signals")
+    __slots__ = ("_folded", "_negatives", "_plain", "files", "rule_count", "signals")
 
     def __init__(self, rules: Iterable[Rule], files: Iterable[KeywordFile] = ()) -> None:
         plain: dict[Key, list[Rule]] = {}
@@ -88,6 +85,7 @@ class Matcher:
         folded_index = Index(folded)
         self._folded = folded_index if folded_index else None
         self.signals = frozenset(signals)
+        self._negatives = any(rule.negative for rules in (plain, folded) for group in rules.values() for rule in group)
         self.files = tuple(files)
         self.rule_count = count
 
@@ -102,17 +100,26 @@ class Matcher:
         return cls(())
 
     def flags(self, text: str) -> frozenset[str]:
-        """Names of the signals that fire for ``text``: the fast path for callers that only report."""
-        forms = self._collect(text)
-        if not forms:
+        """Names of the signals that fire for ``text``: the fast path for callers that only report.
+
+        Only which keywords occur is needed, not where, unless a negative keyword of a signal occurs
+        together with a positive one (rare): then the spans decide, as in ``scan``.
+        """
+        prepared, kind = prepare(text)
+        plain = Form(prepared, collapsed=False, kind=kind)
+        found: list[Terminal] = []
+        self._plain.presence(plain, found)
+        if self._folded is not None:
+            self._folded.presence(_folded_form(plain), found)
+        if not found:
             return _NO_FLAGS
-        terminals = {terminal for form in forms for terminal in form.terminals()}
-        positive = set().union(*[terminal.signals for terminal in terminals])
-        negative = set().union(*[terminal.negative_signals for terminal in terminals if terminal.negative])
-        contested = positive & negative
+        positive = _NO_FLAGS.union(*map(_SIGNALS, found))
+        if not any(map(_NEGATIVE, found)):
+            return positive
+        contested = positive & frozenset().union(*map(_NEGATIVE_SIGNALS, found))
         if not contested:
-            return frozenset(positive)
-        return frozenset(positive - contested) | _surviving(forms, contested)
+            return positive
+        return (positive - contested) | _surviving(self._collect(text), contested)
 
     def scan(self, text: str) -> ScanResult:
         """Signals plus every hit (keyword, file, line, span), negative suppression applied."""
@@ -121,12 +128,8 @@ class Matcher:
 
     def _collect(self, text: str) -> list[Form]:
         """Scan each form of the text; returns the forms that have hits."""
-        kind = text_kind(text)
-        if kind == ACTIVE:
-            prepared = prepare_full(text)
-            plain = Form(prepared, collapsed=False, simple=prepared.isascii())
-        else:
-            plain = Form(lower_simple(text, kind), collapsed=False, simple=True)
+        prepared, kind = prepare(text)
+        plain = Form(prepared, collapsed=False, kind=kind)
         self._plain.scan(plain)
         forms = [plain] if plain.has_hits() else []
         if self._folded is not None:
@@ -155,7 +158,7 @@ class Matcher:
         )
 
 
-def _surviving(forms: list[Form], contested: set[str]) -> set[str]:
+def _surviving(forms: list[Form], contested: frozenset[str] | set[str]) -> set[str]:
     """Which contested signals keep a positive hit outside every negative span of that signal."""
     positives: dict[str, list[tuple[int, int]]] = {}
     negatives: dict[str, list[tuple[int, int]]] = {}
@@ -189,14 +192,14 @@ def _folded_form(plain: Form) -> Form:
         return plain.sibling()
     if len(text) != len(normalized):
         text, offsets = fold_with_offsets(normalized)
-        return Form(text, collapsed=True, simple=False, offsets=offsets)
-    return Form(text, collapsed=True, simple=False)
+        return Form(text, collapsed=True, kind=OTHER, offsets=offsets)
+    return Form(text, collapsed=True, kind=OTHER)
 
 
 def _spans(form: Form, keep: Callable[[Terminal], bool] | None = None) -> list[tuple[Terminal, int, int]]:
     """Hits of a form (those whose terminal ``keep`` accepts) as (terminal, start, end), normalised offsets."""
     found = [hit for hit in form.chars if keep is None or keep(hit[0])]
-    substrings = [hit for hit in form.substrings if keep is None or keep(hit[0])]
+    substrings: list[tuple[Terminal, int, int]] = []
     for terminal, needle in form.present:
         if keep is None or keep(terminal):
             substrings.extend((terminal, start, start + len(needle)) for start in find_all(form.text, needle))

@@ -23,11 +23,10 @@ from bisect import bisect_right
 from collections.abc import Callable
 from functools import lru_cache
 
-from analyzers.scripts import HANGUL_RE, UNSPACED_RE, WORD_CHAR_RE
+from analyzers.scripts import HANGUL_RE, INVISIBLE_CLASS, NON_PLAIN_RE, UNSPACED_RE, WORD_CHAR_RE, _char_class
 
-# Zero-width space/joiners, word joiner, BOM/ZWNBSP, soft hyphen, Mongolian vowel separator, invisible
-# operators and emoji variation selectors: invisible, and they would split or glue words.
-_INVISIBLE_RE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufe0e\ufe0f\ufeff]")
+_INVISIBLE_RE = re.compile(f"[{INVISIBLE_CLASS}]")
+_PRINTABLE_INVISIBLE = tuple(chr(cp) for cp in range(0x10000) if _INVISIBLE_RE.match(chr(cp)) and chr(cp).isprintable())
 
 _FOLDED_MARKS = (
     "\u0300-\u036f"  # combining diacritical marks (Latin, Greek, Cyrillic accents)
@@ -44,7 +43,8 @@ _EXTRA_FOLD_TABLE = str.maketrans(_EXTRA_FOLDS)
 
 _WHITESPACE_RUN_RE = re.compile(r"\s+")
 _NON_ASCII_RE = re.compile("[^\x00-\x7f]")
-INERT, INVISIBLE, ACTIVE = 0, 1, 2
+INERT, INVISIBLE, ACTIVE = 0, 1, 2  # kinds of raw text (``text_kind``)
+SIMPLE, PLAIN, MIXED, OTHER = 0, 1, 2, 3  # kinds of prepared text (``prepare``)
 _KINDS: dict[str, int] = {}
 _INERT_CHARS: set[str] = set()
 _CACHE_LIMIT = 100_000
@@ -52,15 +52,53 @@ _CACHE_LIMIT = 100_000
 
 def normalize(text: str) -> str:
     """Return the canonical matching form of ``text`` (see module docstring)."""
+    return " ".join(prepare(text)[0].split())
+
+
+def prepare(text: str) -> tuple[str, int]:
+    """``normalize`` except for the whitespace collapse (which tokenising does not need), and the kind of
+    the result (what tokenising may assume):
+
+    * SIMPLE: ASCII and inert characters only (the ASCII tokeniser applies, diacritic folding changes
+      nothing);
+    * PLAIN: ASCII and spaced-script word characters other than Hangul only;
+    * MIXED: ASCII, spaced-script word characters (Hangul included) and inert separators only;
+    * OTHER: anything else (unspaced scripts...).
+
+    Most non-ASCII chat text is made only of ASCII, *stable* letters (lower-case letters that NFKC and
+    case folding leave alone and that never combine with a neighbour, such as "ã", "ş", "ệ", Arabic,
+    Hangul syllables) and inert symbols: its normal form is the text with ASCII letters lower-cased, which
+    one regex pass proves (see ``_stable_classes``). Compatibility characters met on the way (Korean "ㅋ",
+    full-width forms) are first replaced by their NFKC form, which leaves the NFKC of the text unchanged.
+    """
     kind = text_kind(text)
-    if kind == ACTIVE:
-        return normalize_full(text)
-    return " ".join(lower_simple(text, kind).split())
+    if kind != ACTIVE:
+        return lower_simple(text, kind), SIMPLE
+    unstable = _UNSTABLE_WORD_RE.search(text)
+    if unstable is None:
+        return _lower_ascii(text), PLAIN
+    start = unstable.start()
+    other = _UNSTABLE_RE.search(text, start)
+    if other is not None and other.group() in _COMPAT:
+        start = other.start()  # only characters from here on change, so the search can go on from here
+        for char in set(_COMPAT_RE.findall(text, start)):
+            text = text.replace(char, _COMPAT[char])
+        other = _UNSTABLE_RE.search(text, start)
+    if other is None:
+        return _lower_ascii(text), MIXED
+    return _prepare_active(text)
 
 
 def lower_simple(text: str, kind: int) -> str:
     """``normalize`` for simple text, except for the whitespace collapse (which tokenising does not need)."""
-    return (_INVISIBLE_RE.sub("", text) if kind == INVISIBLE else text).lower()
+    return _lower_ascii(_INVISIBLE_RE.sub("", text) if kind == INVISIBLE else text)
+
+
+def _lower_ascii(text: str) -> str:
+    """``text.lower()`` for text whose non-ASCII characters have no case, without a per-character lookup."""
+    if text.isascii():
+        return text.lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
 def normalize_full(text: str) -> str:
@@ -70,9 +108,54 @@ def normalize_full(text: str) -> str:
 
 def prepare_full(text: str) -> str:
     """``normalize_full`` except for the whitespace collapse (which tokenising does not need)."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE_RE.sub("", text)
-    return unicodedata.normalize("NFKC", text.casefold())
+    return _prepare_active(text)[0]
+
+
+def _prepare_active(text: str) -> tuple[str, int]:
+    """``prepare_full`` and the kind of its result (see ``prepare``).
+
+    By definition NFKC(casefold(NFKC(text) without invisible characters)). Most steps are skipped when a
+    C-level check shows they change nothing: most text is NFKC already, Thai and CJK have no case, and
+    invisible characters are rare. Replacing a character by its own NFKC form leaves the NFKC of the whole
+    text unchanged, so Thai SARA AM and other compatibility characters (Hangul compatibility jamo such as
+    "ㅋ", full-width forms) are mapped first: the text is then usually NFKC already, where a full NFKC pass
+    over Thai or Hangul text costs several microseconds. Case folding and NFKC neither remove nor produce
+    invisible characters, so looking for them in the result tells whether the text had any.
+    """
+    if "\u0e33" in text:  # Thai SARA AM, in most Thai messages: NFKC splits it into NIKHAHIT + SARA AA
+        text = text.replace("\u0e33", "\u0e4d\u0e32")
+    if not unicodedata.is_normalized("NFKC", text):
+        for char in set(_COMPAT_RE.findall(text)):
+            text = text.replace(char, _COMPAT[char])
+        text = unicodedata.normalize("NFKC", text)
+    folded = text.casefold()
+    if folded != text:
+        folded = unicodedata.normalize("NFKC", folded)
+    if NON_PLAIN_RE.search(folded) is None:  # one pass: no invisible, unspaced or Hangul characters
+        return folded, SIMPLE if folded.isascii() else PLAIN
+    if _may_have_invisible(folded) and _INVISIBLE_RE.search(folded) is not None:
+        folded = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text).casefold())
+    return folded, SIMPLE if folded.isascii() else OTHER
+
+
+def _may_have_invisible(text: str) -> bool:
+    """A C-level pre-check: most invisible characters are not printable (``str.isprintable``)."""
+    return not text.isprintable() or any(map(text.__contains__, _PRINTABLE_INVISIBLE))
+
+
+def _compat_table() -> dict[str, str]:
+    """BMP characters whose NFKC form differs from them, with that form."""
+    table: dict[str, str] = {}
+    for cp in range(0x10000):
+        char = chr(cp)
+        form = unicodedata.normalize("NFKC", char)
+        if form != char:
+            table[char] = form
+    return table
+
+
+_COMPAT = _compat_table()
+_COMPAT_RE = re.compile("[" + "".join(re.escape(char) for char in sorted(_COMPAT)) + "]")
 
 
 def collapse_offsets(text: str) -> Callable[[int], int]:
@@ -103,6 +186,10 @@ def text_kind(text: str) -> int:
         kind = _KINDS.get(char)
         if (kind if kind is not None else _classify(char)) == ACTIVE:
             return ACTIVE
+    if _INERT_TEXT_RE.fullmatch(text) is not None:  # emoji, punctuation, symbols: one C-level pass
+        return INERT
+    if _SIMPLE_TEXT_RE.fullmatch(text) is not None:
+        return INVISIBLE
     chars = set(_NON_ASCII_RE.findall(text))
     if _INERT_CHARS.issuperset(chars):
         return INERT
@@ -182,3 +269,71 @@ def matching_form(text: str, *, fold: bool) -> str:
     """The form keywords are indexed in: normalised, then folded when the list asks for it."""
     normalized = normalize(text)
     return fold_diacritics(normalized) if fold else normalized
+
+
+def _code_ranges(codes: list[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for cp in codes:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return ranges
+
+
+_INERT_BLOCKS = ((0x80, 0x3100), (0xFE00, 0x10000), (0x1F000, 0x1FC00), (0xE0000, 0xE0080))
+
+
+def _static_inert_class() -> str:
+    """The inert characters of the blocks where chat text has them (punctuation, symbols, emoji, tags).
+
+    Precomputed so that text made of them is recognised in one regex pass; any other inert character is
+    still recognised, one at a time, by ``_classify``. As ranges: outside the BMP a regex class is a list
+    checked item by item.
+    """
+    codes = [cp for low, high in _INERT_BLOCKS for cp in range(low, high) if _is_static_inert(chr(cp))]
+    return _char_class(_code_ranges(codes))
+
+
+def _is_static_inert(char: str) -> bool:
+    return not _INVISIBLE_RE.match(char) and _is_inert(char)
+
+
+_INERT_CLASS = _static_inert_class()
+_INERT_TEXT_RE = re.compile(f"[\\x00-\\x7f{_INERT_CLASS}]*")
+_SIMPLE_TEXT_RE = re.compile(f"[\\x00-\\x7f{_INERT_CLASS}{_INVISIBLE_RE.pattern[1:-1]}]*")
+
+
+def _stable_classes() -> tuple[str, str]:
+    """Stable plain word characters, and all stable characters (see ``prepare``).
+
+    A character is stable when it is a word character other than an invisible one, NFKC and case folding
+    leave it unchanged, it is a starter (combining class 0) and it is not the second character of any
+    canonical composition (Hangul vowel and final jamo, which compose algorithmically, included). Text made
+    of ASCII and stable characters passes the NFKC quick check (so it is NFKC), case folds to itself with
+    ASCII lower-cased, and lower-casing ASCII letters cannot create a composition (the character after
+    them would have to combine). The static inert characters are stable too (they are not word
+    characters: they are the separators of MIXED text). Plain ones are neither Hangul nor unspaced.
+    """
+    combining_seconds: set[int] = set(range(0x1160, 0x1200)) | set(range(0xD7B0, 0xD800))
+    for cp in range(0x30000):
+        decomposition = unicodedata.decomposition(chr(cp)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            combining_seconds.add(int(decomposition[1], 16))
+    words = [cp for cp in range(0x80, 0x10000) if cp not in combining_seconds and _is_stable_word(chr(cp))]
+    plain = [cp for cp in words if not NON_PLAIN_RE.match(chr(cp))]
+    inert = [cp for low, high in _INERT_BLOCKS for cp in range(low, high) if _is_static_inert(chr(cp))]
+    inert = [cp for cp in inert if cp not in combining_seconds]
+    return _char_class(_code_ranges(plain)), _char_class(_code_ranges(sorted({*words, *inert})))
+
+
+def _is_stable_word(char: str) -> bool:
+    if not WORD_CHAR_RE.match(char) or _INVISIBLE_RE.match(char) or unicodedata.combining(char):
+        return False
+    return char.casefold() == char and unicodedata.normalize("NFKC", char) == char
+
+
+_STABLE_WORD_CLASS, _STABLE_CLASS = _stable_classes()
+# The first character that is neither ASCII nor a stable plain word character / nor ASCII nor stable.
+_UNSTABLE_WORD_RE = re.compile(f"[^\\x00-\\x7f{_STABLE_WORD_CLASS}]")
+_UNSTABLE_RE = re.compile(f"[^\\x00-\\x7f{_STABLE_CLASS}]")
