@@ -10,8 +10,8 @@ and are authorised by the signed, single-use, browser-bound tokens of ``oauth.st
 * ``POST /oauth/tiktok/select`` -- write the choice into the workspace's reporting configuration and release
   the events that waited for a new token.
 
-Admin API: ``GET|PUT|DELETE /api/v1/tiktok/connection?workspace=<id>`` -- status, a token pasted from Events
-Manager, and revocation.
+Admin API (``ENDPOINTS``, in the API document): ``GET|PUT|DELETE /api/v1/tiktok/connection?workspace=<id>`` --
+status, a token pasted from Events Manager, and revocation; for the workspace's admins and the bootstrap token.
 
 Tokens are decrypted only to call TikTok; they never reach a log line, a page, a JSON response or an error.
 """
@@ -23,7 +23,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 from authlib.common.urls import add_params_to_uri
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from oauth import pages
@@ -53,10 +53,11 @@ from oauth.state import (
     check_binding,
 )
 from partner.accounts.auth import Principal, require_role
-from partner.admin import WORKSPACES, validation_error
+from partner.admin import WORKSPACES
 from partner.appkeys import box_key, engine_key, settings_key
 from partner.crypto import DecryptionError
 from partner.metrics import Metrics
+from partner.openapi import Endpoint, Id, Input, Output, Text, add_endpoints, json_response, parse_body, parse_query
 from partner.reporting.client import (
     AuthRevoked,
     Throttled,
@@ -68,7 +69,7 @@ from partner.reporting.client import (
 from partner.reporting.outbox import CONFIGS, release_reauthorized
 from partner.settings import Settings
 from partner.store.models import utcnow
-from partner.web import ApiError, metrics_key, read_json_object
+from partner.web import ApiError, metrics_key
 
 log = structlog.get_logger(__name__)
 
@@ -102,9 +103,7 @@ def add_routes(
     app.router.add_get("/oauth/tiktok/authorize", authorize)
     app.router.add_get(CALLBACK_PATH, callback)
     app.router.add_post(SELECT_PATH, select)
-    app.router.add_get("/api/v1/tiktok/connection", get_connection)
-    app.router.add_put("/api/v1/tiktok/connection", put_connection)
-    app.router.add_delete("/api/v1/tiktok/connection", delete_connection)
+    add_endpoints(app, ENDPOINTS)
 
 
 # --- shared helpers -------------------------------------------------------------------------------------
@@ -657,36 +656,78 @@ async def select(request: web.Request) -> web.Response:
 # --- admin API --------------------------------------------------------------------------------------------
 
 
-def _status_json(workspace_id: int, row: Any, config: Any) -> dict[str, Any]:
+class ConnectionQuery(Input):
+    workspace: Id = Field(description="The workspace whose connection this is (a user's own)")
+
+
+class Advertiser(Output):
+    advertiser_id: str
+    advertiser_name: str | None
+
+
+class ConnectionReporting(Output):
+    event_source: str
+    event_source_id: str
+    has_access_token: bool
+    needs_reauthorization: bool
+    enabled: bool
+
+
+class ConnectionStatus(Output):
     """Everything about the connection except the token, which is only ever reported as present or not."""
+
+    workspace_id: int
+    status: str = Field(description="not_connected, connected, needs_reauthorization or revoked")
+    source: str | None = Field(description="oauth, manual, reporting_api, or null")
+    has_access_token: bool
+    advertiser_ids: list[str]
+    advertisers: list[Advertiser]
+    scopes: list[int]
+    selected_advertiser_id: str | None
+    selected_event_set_id: str | None
+    connected_by: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    reporting: ConnectionReporting | None
+
+
+class ConnectionRemoved(Output):
+    workspace_id: int
+    status: str
+    deleted: bool
+    tiktok: Literal["revoked", "already_revoked", "refused", "not_attempted"]
+    detail: str
+
+
+def _status(workspace_id: int, row: Any, config: Any) -> ConnectionStatus:
     ids: list[str] = list(row.advertiser_ids or []) if row is not None else []
     names: dict[str, str] = (row.advertiser_names or {}) if row is not None else {}
     source = row.source if row is not None else None
     if row is None and config is not None and config.access_token_encrypted:
         source = "reporting_api"
-    return {
-        "workspace_id": workspace_id,
-        "status": effective_status(row, config),
-        "source": source,
-        "has_access_token": bool(row is not None and row.access_token_encrypted),
-        "advertiser_ids": ids,
-        "advertisers": [{"advertiser_id": i, "advertiser_name": names.get(i)} for i in ids],
-        "scopes": list(row.scopes or []) if row is not None else [],
-        "selected_advertiser_id": row.selected_advertiser_id if row is not None else None,
-        "selected_event_set_id": row.selected_event_set_id if row is not None else None,
-        "connected_by": row.connected_by if row is not None else None,
-        "created_at": row.created_at.isoformat() if row is not None else None,
-        "updated_at": row.updated_at.isoformat() if row is not None else None,
-        "reporting": None
+    return ConnectionStatus(
+        workspace_id=workspace_id,
+        status=effective_status(row, config),
+        source=source,
+        has_access_token=bool(row is not None and row.access_token_encrypted),
+        advertiser_ids=ids,
+        advertisers=[Advertiser(advertiser_id=i, advertiser_name=names.get(i)) for i in ids],
+        scopes=list(row.scopes or []) if row is not None else [],
+        selected_advertiser_id=row.selected_advertiser_id if row is not None else None,
+        selected_event_set_id=row.selected_event_set_id if row is not None else None,
+        connected_by=row.connected_by if row is not None else None,
+        created_at=row.created_at if row is not None else None,
+        updated_at=row.updated_at if row is not None else None,
+        reporting=None
         if config is None
-        else {
-            "event_source": config.event_source,
-            "event_source_id": config.event_source_id,
-            "has_access_token": bool(config.access_token_encrypted),
-            "needs_reauthorization": config.needs_reauthorization,
-            "enabled": config.enabled,
-        },
-    }
+        else ConnectionReporting(
+            event_source=config.event_source,
+            event_source_id=config.event_source_id,
+            has_access_token=bool(config.access_token_encrypted),
+            needs_reauthorization=config.needs_reauthorization,
+            enabled=config.enabled,
+        ),
+    )
 
 
 async def _status_response(request: web.Request, workspace_id: int) -> web.Response:
@@ -694,12 +735,19 @@ async def _status_response(request: web.Request, workspace_id: int) -> web.Respo
     await refresh_reauthorization(engine, request.app[metrics_key])
     async with engine.connect() as connection:
         row, config = await _rows(connection, workspace_id)
-    return web.json_response(_status_json(workspace_id, row, config), headers={"Cache-Control": "no-store"})
+    return json_response(_status(workspace_id, row, config), headers={"Cache-Control": "no-store"})
+
+
+async def _connection_workspace(request: web.Request) -> tuple[int, Principal]:
+    """The workspace of ``?workspace=``: the caller's own (the guard checked the admin role) and one that exists."""
+    workspace_id = parse_query(request, ConnectionQuery).workspace
+    principal = await require_role(request, workspace_id, "admin")  # another workspace: 404
+    await _require_workspace(request.app[engine_key], workspace_id)
+    return workspace_id, principal
 
 
 async def get_connection(request: web.Request) -> web.Response:
-    workspace_id, _principal = await _workspace_admin(request)
-    await _require_workspace(request.app[engine_key], workspace_id)
+    workspace_id, _principal = await _connection_workspace(request)
     return await _status_response(request, workspace_id)
 
 
@@ -708,20 +756,16 @@ class ManualConnection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    access_token: str = Field(min_length=1, max_length=4096)
+    access_token: Text = Field(min_length=1, max_length=4096, description="Stored encrypted, never returned")
     event_source_id: str = Field(min_length=1, max_length=128, pattern=EVENT_SET_ID.pattern)
     event_source: Literal["web", "app", "offline", "crm"] = "web"
     advertiser_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9]+$")
 
 
 async def put_connection(request: web.Request) -> web.Response:
-    workspace_id, principal = await _workspace_admin(request)
-    try:
-        body = ManualConnection.model_validate(await read_json_object(request))
-    except ValidationError as error:
-        raise validation_error(error) from None
+    workspace_id, principal = await _connection_workspace(request)
+    body = await parse_body(request, ManualConnection)
     engine = request.app[engine_key]
-    await _require_workspace(engine, workspace_id)
     encrypted = request.app[box_key].encrypt(body.access_token)
     now = utcnow()
     values = {
@@ -795,9 +839,8 @@ async def _revoke_remotely(request: web.Request, row: Any) -> tuple[str, str]:
 
 async def delete_connection(request: web.Request) -> web.Response:
     """Revoke at TikTok, then forget the token here (connection and reporting configuration)."""
-    workspace_id, _principal = await _workspace_admin(request)
+    workspace_id, _principal = await _connection_workspace(request)
     engine = request.app[engine_key]
-    await _require_workspace(engine, workspace_id)
     async with engine.connect() as connection:
         row, config = await _rows(connection, workspace_id)
     has_connection = row is not None and row.status != REVOKED and bool(row.access_token_encrypted)
@@ -824,6 +867,26 @@ async def delete_connection(request: web.Request) -> web.Response:
         )
     await refresh_reauthorization(engine, request.app[metrics_key])
     log.info("tiktok_connection_removed", workspace_id=workspace_id, tiktok=outcome)
-    return web.json_response(
-        {"workspace_id": workspace_id, "status": REVOKED, "deleted": True, "tiktok": outcome, "detail": detail}
+    return json_response(
+        ConnectionRemoved(workspace_id=workspace_id, status=REVOKED, deleted=True, tiktok=outcome, detail=detail)
     )
+
+
+CONNECTION = "/api/v1/tiktok/connection"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", CONNECTION, get_connection, "The workspace's TikTok connection (never the token)", "admin", "tiktok",
+        query=ConnectionQuery, response=ConnectionStatus, errors=(404,),
+    ),
+    Endpoint(
+        "PUT", CONNECTION, put_connection, "Store a token generated in TikTok Events Manager", "admin", "tiktok",
+        query=ConnectionQuery, body=ManualConnection, response=ConnectionStatus, errors=(404,),
+        description="Instead of the OAuth flow (GET /oauth/tiktok/authorize); also points reporting at the event "
+        "set and releases events that waited for a new token.",
+    ),
+    Endpoint(
+        "DELETE", CONNECTION, delete_connection, "Revoke the token at TikTok and forget it here", "admin", "tiktok",
+        query=ConnectionQuery, response=ConnectionRemoved, errors=(404, 502),
+        description="502 when TikTok cannot be reached: nothing is changed, try again.",
+    ),
+)  # fmt: skip

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
 
 import oauth.routes
 from partner import __version__, admin, webhooks
@@ -31,6 +33,7 @@ from partner.ingest.apply import MESSAGE_RECEIVED_JOB, IngestPolicy
 from partner.ingest.writer import IngestWriter
 from partner.keywords import KeywordRegistry
 from partner.metrics import Metrics
+from partner.openapi import Endpoint, Output, add_endpoints, json_response
 from partner.reporting import api as reporting_api
 from partner.reporting.client import TikTokApiClient
 from partner.reporting.outbox import OutboxSender
@@ -67,7 +70,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> web.Appl
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_get("/api/v1/keywords", keywords_status)
+    add_endpoints(app, KEYWORD_ENDPOINTS)
     webhooks.add_routes(app)
     admin.add_routes(app)
     reporting_api.add_routes(app)
@@ -122,10 +125,50 @@ async def _keywords(app: web.Application) -> AsyncIterator[None]:
     await watcher
 
 
+class KeywordError(Output):
+    file: str
+    line: int | None
+    reason: str
+
+
+class KeywordFileStatus(Output):
+    file: str
+    version: str = Field(description="sha256 of the file's current content")
+    state: Literal["ok", "rejected"]
+    signal: str | None
+    version_in_force: str | None = Field(description="The last good version, which stays in force")
+    counts: dict[str, int]
+    errors: list[KeywordError]
+
+
+class SignalSummary(Output):
+    keywords: int
+    negative_keywords: int
+    patterns: int
+    files: list[str]
+
+
+class KeywordStatus(Output):
+    directory: str
+    generation: int
+    loaded_at: datetime | None
+    signals: dict[str, SignalSummary]
+    files: list[KeywordFileStatus]
+    errors: list[KeywordError]
+
+
 async def keywords_status(request: web.Request) -> web.Response:
-    """Signals in force, their source files and versions, and load errors."""
-    admin.require_admin(request)
-    return web.json_response(request.app[keywords_key].status())
+    """Signals in force, their source files and versions, and load errors (names and counts, never keywords)."""
+    return json_response(KeywordStatus.model_validate(request.app[keywords_key].status()))
+
+
+KEYWORD_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/api/v1/keywords", keywords_status, "Keyword signals in force, their files and load errors",
+        "viewer", "keywords", response=KeywordStatus,
+        description="The keyword files are shared by every workspace; a bad file keeps its last good version.",
+    ),
+)  # fmt: skip
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:

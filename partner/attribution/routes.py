@@ -1,4 +1,5 @@
-"""Tracking links: the admin API that creates them and ``GET /r/{slug}``, the redirect an ad's landing URL points at.
+"""Tracking links: the API that creates and counts them, and ``GET /r/{slug}``, the redirect an ad's landing URL
+points at. Admins create links on their workspace's channels; every role may read them and their stats.
 
 A redirect costs at most one indexed read (the link, then cached for ``LINK_CACHE_SECONDS``) and one indexed
 insert (the click). Clicks are group-committed like webhooks: concurrent redirects share one transaction, each
@@ -15,27 +16,41 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import structlog
 from aiohttp import web
 from multidict import MultiMapping
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from partner.admin import require_admin, validation_error
+from partner.accounts.auth import Principal, authenticate, not_found
+from partner.admin import workspace_filter
 from partner.appkeys import engine_key, settings_key
 from partner.attribution.codes import SLUG_ALPHABET, SLUG_LENGTH, mint_code, mint_slug
 from partner.attribution.links import LINKABLE_PLATFORMS, destination_for, redirect_url
 from partner.attribution.matching import insert_unless_taken, link_stats, record_clicks
 from partner.attribution.models import TRACKING_LINKS
 from partner.channels import CHANNELS
+from partner.openapi import (
+    BodyId,
+    Endpoint,
+    Id,
+    Input,
+    Output,
+    Text,
+    add_endpoints,
+    json_response,
+    parse_body,
+    parse_query,
+    path_id,
+)
 from partner.store.groupcommit import GroupCommitter
 from partner.store.models import utcnow
-from partner.web import ApiError, read_json_object
+from partner.web import ApiError
 
 log = structlog.get_logger(__name__)
 
@@ -255,10 +270,12 @@ def _extra_params(query: MultiMapping[str], link_id: int) -> dict[str, Any] | No
 class LinkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    channel_id: int = Field(gt=0)
-    greeting: str | None = Field(default=None, max_length=500)
-    campaign: str | None = Field(default=None, max_length=200)
-    match_window_days: int = Field(default=7, ge=1, le=28)
+    channel_id: BodyId = Field(
+        description="A WhatsApp (with display_phone), LINE (with line_basic_id) or Messenger channel"
+    )
+    greeting: Text | None = Field(default=None, max_length=500, description="Pre-filled text (WhatsApp and LINE)")
+    campaign: Text | None = Field(default=None, max_length=200)
+    match_window_days: Annotated[int, Strict()] = Field(default=7, ge=1, le=28)
 
     @field_validator("greeting", "campaign")
     @classmethod
@@ -268,19 +285,52 @@ class LinkCreate(BaseModel):
         return value or None
 
 
-def _link_json(row: Any, public_url: str) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "slug": row.slug,
-        "url": f"{public_url}/r/{row.slug}",
-        "workspace_id": row.workspace_id,
-        "channel_id": row.channel_id,
-        "platform": row.platform,
-        "greeting": row.greeting,
-        "campaign": row.campaign,
-        "match_window_days": row.match_window_days,
-        "created_at": row.created_at.isoformat(),
-    }
+class LinkOut(Output):
+    id: int
+    slug: str
+    url: str = Field(description="What the ad points at: {PARTNER_PUBLIC_URL}/r/{slug}")
+    workspace_id: int
+    channel_id: int
+    platform: str
+    greeting: str | None
+    campaign: str | None
+    match_window_days: int
+    created_at: datetime
+
+
+class LinkList(Output):
+    links: list[LinkOut]
+
+
+class LinkQuery(Input):
+    channel_id: Id | None = None
+    workspace_id: Id | None = Field(
+        default=None, description="Only for the bootstrap admin token, which otherwise lists every workspace's."
+    )
+
+
+class LinkStatsOut(Output):
+    link_id: int
+    clicks: int
+    clicks_with_ttclid: int
+    conversations: int = Field(description="Conversations started from the link's clicks")
+    attributed_share: float | None = Field(description="Conversations per click; null before the first click")
+    signals: dict[str, int] = Field(description="Signal -> conversations that raised it")
+
+
+def _link_out(row: Any, public_url: str) -> LinkOut:
+    return LinkOut(
+        id=row.id,
+        slug=row.slug,
+        url=f"{public_url}/r/{row.slug}",
+        workspace_id=row.workspace_id,
+        channel_id=row.channel_id,
+        platform=row.platform,
+        greeting=row.greeting,
+        campaign=row.campaign,
+        match_window_days=row.match_window_days,
+        created_at=row.created_at,
+    )
 
 
 def _select_links() -> sa.Select[Any]:
@@ -288,15 +338,12 @@ def _select_links() -> sa.Select[Any]:
 
 
 async def create_link(request: web.Request) -> web.Response:
-    require_admin(request)
-    try:
-        body = LinkCreate.model_validate(await read_json_object(request))
-    except ValidationError as error:
-        raise validation_error(error) from None
+    principal = await authenticate(request)
+    body = await parse_body(request, LinkCreate)
     async with request.app[engine_key].begin() as connection:
         channel = (await connection.execute(sa.select(CHANNELS).where(CHANNELS.c.id == body.channel_id))).first()
-        if channel is None:
-            raise ApiError(404, "not_found", "channel not found", field="channel_id")
+        if channel is None or not principal.may_see(channel.workspace_id, channel.id):
+            raise not_found("channel", "channel_id")
         if channel.platform not in LINKABLE_PLATFORMS:
             raise ApiError(
                 422, "invalid", f"{channel.platform} channels cannot take tracking links", field="channel_id"
@@ -320,7 +367,7 @@ async def create_link(request: web.Request) -> web.Response:
         }
         link_id = await connection.run_sync(_insert_link, values)
         row = (await connection.execute(_select_links().where(TRACKING_LINKS.c.id == link_id))).one()
-    return web.json_response(_link_json(row, request.app[settings_key].public_url), status=201)
+    return json_response(_link_out(row, request.app[settings_key].public_url), status=201)
 
 
 def _insert_link(connection: Connection, values: dict[str, Any]) -> int:
@@ -334,46 +381,76 @@ def _insert_link(connection: Connection, values: dict[str, Any]) -> int:
 
 
 async def list_links(request: web.Request) -> web.Response:
-    require_admin(request)
-    query = _select_links().order_by(TRACKING_LINKS.c.id)
-    channel_id = request.query.get("channel_id")
-    if channel_id is not None:
-        if not (channel_id.isdigit() and len(channel_id) <= 9):
-            raise ApiError(422, "invalid", "channel_id must be a positive integer", field="channel_id")
-        query = query.where(TRACKING_LINKS.c.channel_id == int(channel_id))
+    principal = await authenticate(request)
+    query = parse_query(request, LinkQuery)
+    workspace_id = await workspace_filter(request, principal, query.workspace_id)
+    statement = _select_links().order_by(TRACKING_LINKS.c.id)
+    if workspace_id is not None:
+        statement = statement.where(TRACKING_LINKS.c.workspace_id == workspace_id)
+    if principal.channel_ids is not None:
+        statement = statement.where(TRACKING_LINKS.c.channel_id.in_(sorted(principal.channel_ids)))
+    if query.channel_id is not None:
+        statement = statement.where(TRACKING_LINKS.c.channel_id == query.channel_id)
     async with request.app[engine_key].connect() as connection:
-        rows = (await connection.execute(query)).all()
+        rows = (await connection.execute(statement)).all()
     public_url = request.app[settings_key].public_url
-    return web.json_response({"links": [_link_json(row, public_url) for row in rows]})
+    return json_response(LinkList(links=[_link_out(row, public_url) for row in rows]))
+
+
+async def _visible_link(connection: AsyncConnection, principal: Principal, link_id: int) -> Any:
+    """The link with its channel's platform, if the caller sees its workspace and channel; 404 otherwise."""
+    row = (await connection.execute(_select_links().where(TRACKING_LINKS.c.id == link_id))).first()
+    if row is None or not principal.may_see(row.workspace_id, row.channel_id):
+        raise not_found("link")
+    return row
 
 
 async def get_link(request: web.Request) -> web.Response:
-    require_admin(request)
+    principal = await authenticate(request)
+    link_id = path_id(request, "link_id", "link")
     async with request.app[engine_key].connect() as connection:
-        row = (
-            await connection.execute(_select_links().where(TRACKING_LINKS.c.id == int(request.match_info["id"])))
-        ).first()
-    if row is None:
-        raise ApiError(404, "not_found", "link not found")
-    return web.json_response(_link_json(row, request.app[settings_key].public_url))
+        row = await _visible_link(connection, principal, link_id)
+    return json_response(_link_out(row, request.app[settings_key].public_url))
 
 
 async def get_link_stats(request: web.Request) -> web.Response:
-    require_admin(request)
+    principal = await authenticate(request)
+    link_id = path_id(request, "link_id", "link")
     async with request.app[engine_key].connect() as connection:
-        stats = await connection.run_sync(link_stats, int(request.match_info["id"]))
-    if stats is None:
-        raise ApiError(404, "not_found", "link not found")
-    return web.json_response(
-        {
-            "link_id": stats.link_id,
-            "clicks": stats.clicks,
-            "clicks_with_ttclid": stats.clicks_with_ttclid,
-            "conversations": stats.conversations,
-            "attributed_share": stats.attributed_share,
-            "signals": stats.signals,
-        }
+        await _visible_link(connection, principal, link_id)
+        stats = await connection.run_sync(link_stats, link_id)
+    if stats is None:  # deleted in between
+        raise not_found("link")
+    return json_response(
+        LinkStatsOut(
+            link_id=stats.link_id,
+            clicks=stats.clicks,
+            clicks_with_ttclid=stats.clicks_with_ttclid,
+            conversations=stats.conversations,
+            attributed_share=stats.attributed_share,
+            signals=stats.signals,
+        )
     )
+
+
+LINK = r"/api/v1/links/{link_id:\d+}"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/api/v1/links", create_link, "Create a tracking link for a channel", "admin", "links",
+        body=LinkCreate, status=201, response=LinkOut, errors=(404,),
+        description="The channel must be the caller's (else 404) and able to take links (else 422).",
+    ),
+    Endpoint(
+        "GET", "/api/v1/links", list_links, "Tracking links of the workspace", "viewer", "links",
+        query=LinkQuery, response=LinkList, errors=(404,),
+        description="A user limited to some channels sees only their links.",
+    ),
+    Endpoint("GET", LINK, get_link, "One tracking link", "viewer", "links", response=LinkOut),
+    Endpoint(
+        "GET", LINK + "/stats", get_link_stats, "Clicks, conversations and signals of a link", "viewer", "links",
+        response=LinkStatsOut,
+    ),
+)  # fmt: skip
 
 
 # --- wiring ------------------------------------------------------------------------------------------------------
@@ -392,11 +469,8 @@ async def _attribution_context(app: web.Application) -> AsyncIterator[None]:
 
 def add_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(_attribution_context)
-    app.router.add_post("/api/v1/links", create_link)
-    app.router.add_get("/api/v1/links", list_links)
-    app.router.add_get(r"/api/v1/links/{id:\d{1,9}}", get_link)
-    app.router.add_get(r"/api/v1/links/{id:\d{1,9}}/stats", get_link_stats)
-    app.router.add_get("/r/{slug}", follow_link)
+    add_endpoints(app, ENDPOINTS)
+    app.router.add_get("/r/{slug}", follow_link)  # public, for customers: not part of the API document
 
 
-__all__ = ["ClickWriter", "LinkCache", "LinkTarget", "add_routes", "click_writer_key", "link_cache_key"]
+__all__ = ["ENDPOINTS", "ClickWriter", "LinkCache", "LinkTarget", "add_routes", "click_writer_key", "link_cache_key"]

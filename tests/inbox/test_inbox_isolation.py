@@ -37,6 +37,9 @@ async def _resources(client: Client, workspace: Workspace, contact_name: str) ->
     tokens = await json_of(await client.get(f"/api/v1/users/{workspace.users['agent']}/tokens", headers=admin), 200)
     order_path = f"/api/v1/conversations/{conversation_id}/orders"
     order = await json_of(await client.post(order_path, json={"value": 5, "currency": "IDR"}, headers=admin), 201)
+    webhook = await json_of(await client.post("/api/v1/webhooks", json={"url": "https://crm.test"}, headers=admin), 201)
+    rules = f"/api/v1/channels/{workspace.channels['whatsapp']}/auto_replies"
+    rule = await json_of(await client.post(rules, json={"kind": "greeting", "text": "hi"}, headers=admin), 201)
     return {
         "conversation_id": conversation_id,
         "label_id": label["id"],
@@ -44,6 +47,9 @@ async def _resources(client: Client, workspace: Workspace, contact_name: str) ->
         "user_id": workspace.users["agent"],
         "token_id": tokens["tokens"][0]["id"],
         "order_id": order["id"],
+        "webhook_id": webhook["id"],
+        "channel_id": workspace.channels["whatsapp"],
+        "rule_id": rule["id"],
         "workspace_id": workspace.id,
     }
 
