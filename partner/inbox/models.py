@@ -1,4 +1,4 @@
-"""Tables of the inbox: labels, assignments, snoozes, canned responses, settings.
+"""Tables of the inbox: labels, assignments, snoozes, canned responses, settings, auto-reply rules.
 
 Assignment and snooze live beside ``conversations`` (one row per conversation at most) rather than in it, so the
 ingest path that writes conversations never has to know about them. The indexes the inbox list needs on
@@ -86,6 +86,7 @@ class InboxSettings(SQLModel, table=True):
 
     workspace_id: int = Field(foreign_key="workspaces.id", primary_key=True)
     round_robin: bool = Field(default=False)
+    business_hours: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON, nullable=True)  # None: always open
     updated_at: datetime = _now()
 
 
@@ -120,6 +121,61 @@ class Order(SQLModel, table=True):
     paid_at: datetime | None = _when()
 
 
+class AutoReplyRule(SQLModel, table=True):
+    """What a channel answers by itself: a greeting, an away message, or a reply to a signal or keywords."""
+
+    __tablename__ = "auto_reply_rules"
+    __table_args__ = (sa.Index("ix_auto_reply_rules_channel", "channel_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id")
+    channel_id: int = Field(foreign_key="channels.id")
+    kind: str = Field(max_length=16)  # greeting / away / keyword
+    name: str = Field(default="", max_length=100)
+    text: str = Field(max_length=6000)
+    enabled: bool = Field(default=True)
+    signal: str | None = Field(default=None, max_length=64)  # keyword rules: a signal of the keyword files...
+    keywords: list[str] | None = Field(default=None, sa_type=sa.JSON, nullable=True)  # ... or their own keywords
+    cooldown_seconds: int = Field(default=86_400)
+    once_per_conversation: bool = Field(default=True)
+    priority: int = Field(default=100)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class AutoReplyFiring(SQLModel, table=True):
+    """An auto-reply sent (queued) in answer to one inbound message: the ledger behind once-only and cooldowns.
+
+    One row per inbound message at most, so a re-run analysis job never answers twice; a rule that fires once
+    per conversation has at most one row per conversation. ``rule_id`` is cleared when the rule is deleted.
+    """
+
+    __tablename__ = "auto_reply_firings"
+    __table_args__ = (
+        sa.UniqueConstraint("trigger_message_id", name="uq_auto_reply_firings_trigger"),
+        sa.UniqueConstraint("reply_message_id", name="uq_auto_reply_firings_reply"),
+        sa.Index("ix_auto_reply_firings_conversation", "conversation_id", "fired_at"),
+        sa.Index("ix_auto_reply_firings_contact", "contact_id", "fired_at"),
+        sa.Index(
+            "uq_auto_reply_firings_once",
+            "rule_id",
+            "conversation_id",
+            unique=True,
+            sqlite_where=sa.text("once_per_conversation"),
+            postgresql_where=sa.text("once_per_conversation"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int | None = Field(default=None, foreign_key="auto_reply_rules.id")
+    conversation_id: int = Field(foreign_key="conversations.id")
+    contact_id: int = Field(foreign_key="contacts.id")
+    trigger_message_id: int = Field(foreign_key="messages.id")
+    reply_message_id: int = Field(foreign_key="messages.id")
+    once_per_conversation: bool = Field()
+    fired_at: datetime = _now()
+
+
 LABELS = table(Label)
 CONVERSATION_LABELS = table(ConversationLabel)
 ASSIGNMENTS = table(ConversationAssignment)
@@ -128,6 +184,8 @@ CANNED = table(CannedResponse)
 SETTINGS = table(InboxSettings)
 ROUND_ROBIN = table(RoundRobinCursor)
 ORDERS = table(Order)
+AUTO_REPLY_RULES = table(AutoReplyRule)
+AUTO_REPLY_FIRINGS = table(AutoReplyFiring)
 CONVERSATIONS = table(Conversation)
 MESSAGES = table(Message)
 

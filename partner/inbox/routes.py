@@ -1,22 +1,19 @@
 """The inbox API's route table under ``/api/v1``: every route is registered from, and documented by, one entry.
 
-Each handler is wrapped so that the entry's minimum role is enforced before the handler runs; handlers then scope
-what they read to the caller's workspace and channels.
+``partner.openapi.add_endpoints`` wraps each handler so that the entry's minimum role is enforced before the handler
+runs; handlers then scope what they read to the caller's workspace and channels.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from aiohttp import web
 
-from partner.accounts.auth import require_role
 from partner.analysis import Follower
 from partner.crm import routes as crm_routes
 from partner.inbox import autoreplies, canned, conversations, labels, messages, orders, settings, users
 from partner.inbox.messages import SEND_JOB
-from partner.inbox.openapi import Endpoint, Handler, build_document
 from partner.inbox.schemas import (
     CannedCreate,
     CannedList,
@@ -54,19 +51,11 @@ from partner.inbox.schemas import (
 )
 from partner.inbox.sending import OutboundSender
 from partner.inbox.snoozing import SNOOZE_JOB, wake_snoozed_job
+from partner.openapi import Endpoint, add_endpoints, openapi_json
 from partner.worker import JobHandler
 
 USER = r"/api/v1/users/{user_id:\d+}"
 CONVERSATION = r"/api/v1/conversations/{conversation_id:\d+}"
-
-
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document())
-
-
-@functools.cache
-def document() -> dict[str, Any]:
-    return build_document(ENDPOINTS)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -186,23 +175,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )  # fmt: skip
 
 
-def _guarded(endpoint: Endpoint) -> Handler:
-    """The handler behind the entry's role check (401 without a token, 403 below the role)."""
-    role = endpoint.role
-    if role is None:
-        return endpoint.handler
-
-    @functools.wraps(endpoint.handler)
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        await require_role(request, None, role)
-        return await endpoint.handler(request)
-
-    return guarded
-
-
 def add_routes(app: web.Application) -> None:
-    for endpoint in ENDPOINTS:
-        app.router.add_route(endpoint.method, endpoint.path, _guarded(endpoint))
+    """Register the inbox's entries (``GET /api/v1/openapi.json`` documents every table the app registered)."""
+    add_endpoints(app, ENDPOINTS)
 
 
 def job_handlers(app: web.Application) -> dict[str, JobHandler]:

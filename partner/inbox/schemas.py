@@ -21,7 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-MAX_ID = 2**31 - 1
+from partner.inbox.business_hours import BusinessHours, TimeZoneName
+from partner.openapi import MAX_ID as MAX_ID  # re-exported: inbox modules import it from here
+
 MAX_SNOOZE = timedelta(days=366)
 SIGNAL_NAME = r"^[a-z][a-z0-9_]{0,63}$"  # analyzers.model.SIGNAL_NAME_RE; also keeps JSON paths well-formed
 
@@ -81,19 +83,6 @@ class WorkspaceQuery(Input):
     workspace_id: Id | None = Field(
         default=None, description="Only for the bootstrap admin token, which is not tied to a workspace."
     )
-
-
-# --- errors ---------------------------------------------------------------------------------------------------------
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    field: str | None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
 
 
 # --- users and tokens -------------------------------------------------------------------------------------------
@@ -410,15 +399,26 @@ class CannedList(BaseModel):
     canned_responses: list[CannedOut]
 
 
+_BUSINESS_HOURS = (
+    'open intervals per weekday in the workspace time zone, e.g. {"mon": [["09:00", "18:00"]]}; a day left out is '
+    "closed, 24:00 ends a day; null: always open (away auto-replies never fire)"
+)
+
+
 class InboxSettingsUpdate(Input):
     round_robin: Flag | None = Field(
         default=None, description="assign new unassigned conversations to the channel's agents in turn"
     )
+    timezone: TimeZoneName | None = Field(default=None, description="the workspace's IANA time zone, e.g. Asia/Jakarta")
+    business_hours: BusinessHours | None = Field(default=None, description=_BUSINESS_HOURS + "; give null to clear")
 
 
 class InboxSettingsOut(BaseModel):
     workspace_id: int
     round_robin: bool
+    timezone: str = Field(description="the workspace's IANA time zone; business hours are read on its wall clock")
+    business_hours: BusinessHours | None = Field(description=_BUSINESS_HOURS)
+    open_now: bool = Field(description="whether the business hours have the workspace open at this moment")
 
 
 # --- orders and reservations -------------------------------------------------------------------------------------
