@@ -66,6 +66,7 @@ class Settings:
     http_timeout_seconds: float = 10.0
     shutdown_timeout_seconds: float = 10.0
     run_workers: bool = True
+    crm_allow_http: bool = False  # CRM webhooks to plain-http URLs beyond loopback (a private network's CRM)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -112,6 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_timeout_seconds=reader.number("PARTNER_HTTP_TIMEOUT_SECONDS", 10.0, float, minimum=0.1),
         shutdown_timeout_seconds=reader.number("PARTNER_SHUTDOWN_TIMEOUT_SECONDS", 10.0, float, minimum=0),
         run_workers=reader.boolean("PARTNER_RUN_WORKERS", default=True),
+        crm_allow_http=reader.boolean("PARTNER_CRM_ALLOW_HTTP", default=False),
     )
 
 

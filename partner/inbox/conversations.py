@@ -21,6 +21,7 @@ from partner.accounts.auth import Principal, authenticate, not_found
 from partner.accounts.models import USERS
 from partner.attribution.models import CLICKS, TRACKING_LINKS
 from partner.channels import CHANNELS
+from partner.crm import emit as crm_events
 from partner.inbox import assignment
 from partner.inbox.http import (
     bad_cursor,
@@ -369,6 +370,7 @@ async def update_conversation(request: web.Request) -> web.Response:
         await connection.execute(sa.update(C).where(C.c.id == conversation_id).values(updated_at=now, **changes))
         if status in ("resolved", "snoozed") and row.status in assignment.OPEN_STATUSES:
             await connection.run_sync(assignment.drain_queue, row.workspace_id)  # capacity freed
+        await connection.run_sync(crm_events.conversation_updated, conversation_id, sorted(body.model_fields_set))
         [item] = await describe(connection, [await load_row(connection, principal, conversation_id)])
     return json_response(item)
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partner.accounts.auth import Principal, authenticate, not_found
 from partner.channels import CHANNELS
+from partner.crm import emit as crm_events
 from partner.inbox.canned import expand_shortcut
 from partner.inbox.http import (
     bad_cursor,
@@ -143,6 +144,7 @@ async def create_message(request: web.Request) -> web.Response:
             await connection.execute(sa.insert(JOBS).values(**job_row(SEND_JOB, {"message_id": row.id})))
             touched["last_message_at"] = max(now, conversation.last_message_at)
         await connection.execute(sa.update(C).where(C.c.id == conversation_id).values(**touched))
+        await connection.run_sync(crm_events.message_created, conversation.workspace_id, row.id)
     return json_response(message_out(row), status=201)
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy.engine import Connection, Row
 
 from partner.accounts.auth import Principal, authenticate, not_found
+from partner.crm import emit as crm_events
 from partner.inbox.http import engine, json_response, parse_body, path_id
 from partner.inbox.models import CONVERSATIONS, ORDERS
 from partner.inbox.schemas import OrderCreate, OrderList, OrderOut, OrderUpdate
@@ -107,6 +108,7 @@ def _create(connection: Connection, principal: Principal, conversation_id: int, 
         )
         .returning(*ORDERS.c)
     ).one()
+    crm_events.order_changed(connection, conversation.workspace_id, order.id, "created")
     return order_out(order, _report(connection, conversation, order, now))
 
 
@@ -134,6 +136,7 @@ def _update(
     order = connection.execute(
         sa.update(ORDERS).where(ORDERS.c.id == order_id).values(updated_at=now, **changes).returning(*ORDERS.c)
     ).one()
+    crm_events.order_changed(connection, conversation.workspace_id, order.id, "updated")
     return order_out(order, _report(connection, conversation, order, now))
 
 

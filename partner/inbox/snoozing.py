@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.engine import Connection
 
 from partner.appkeys import engine_key
+from partner.crm import emit as crm_events
 from partner.inbox.models import CONVERSATIONS, SNOOZES
 from partner.store.models import utcnow
 from partner.store.queue import JOBS, job_row
@@ -45,6 +46,7 @@ def _wake_if_due(connection: Connection, conversation_id: int, until: datetime) 
         .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.status == "snoozed")
         .values(status="open", updated_at=utcnow())
     )
+    crm_events.conversation_updated(connection, conversation_id, ["status"])
 
 
 async def wake_snoozed_job(app: web.Application, payload: dict[str, Any]) -> None:
