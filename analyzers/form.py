@@ -55,18 +55,23 @@ class Form:
         "chars",
         "data",
         "hangul",
+        "kind",
         "offsets",
         "present",
         "simple",
         "source",
         "text",
+        "text_data",
         "tokens",
         "unspaced",
         "words",
     )
 
-    def __init__(self, source: str, *, collapsed: bool, kind: int, offsets: list[int] | None = None) -> None:
+    def __init__(
+        self, source: str, *, collapsed: bool, kind: int, offsets: list[int] | None = None, tokenize: bool = True
+    ) -> None:
         self.source = source  # case-folded, URLs kept: what pattern pre-checks look at
+        self.kind = kind
         self._normalized = source if collapsed else None
         self._masked: str | None = None
         self.simple = kind == SIMPLE  # only ASCII and inert characters: diacritic folding cannot change it
@@ -86,7 +91,12 @@ class Form:
                 data = text.encode() if kind != SIMPLE else text.encode("ascii", "replace")
         else:
             self.text = text = source
-        if kind in (SIMPLE, PLAIN):
+        self.text_data = data  # ``text`` as bytes (None for OTHER text), for the literal prefilter
+        if not tokenize:  # the prefilter scans ``text_data``; the flags below only gate literal keywords
+            self.tokens: list[str] = []
+            self.hangul = kind in (MIXED, OTHER) and HANGUL_RE.search(text) is not None
+            self.unspaced = kind == OTHER and UNSPACED_CHAR_RE.search(text) is not None
+        elif kind in (SIMPLE, PLAIN):
             self.hangul = self.unspaced = False
             self.tokens = data.translate(TOKEN_BYTES).decode().split()  # type: ignore[union-attr]
         elif kind == MIXED:  # non-ASCII characters are word characters (no unspaced ones) or separators
@@ -134,7 +144,7 @@ class Form:
         twin = Form.__new__(Form)
         twin.source, twin._normalized, twin._masked = self.source, self._normalized, self._masked
         twin.text, twin.simple, twin.hangul, twin.unspaced = self.text, self.simple, self.hangul, self.unspaced
-        twin.data = self.data
+        twin.data, twin.text_data, twin.kind = self.data, self.text_data, self.kind
         twin.offsets, twin.tokens = self.offsets, self.tokens
         twin.chars, twin.present, twin.words = [], [], []
         return twin

@@ -15,6 +15,7 @@ import regex
 from analyzers.form import CharHit, Form, Terminal
 from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
 from analyzers.model import Rule
+from analyzers.prefilter import PrefilterBuilder, literal_set
 from analyzers.scripts import HANGUL_RE, UNSPACED_CHAR_RE, UNSPACED_RE
 from analyzers.substrings import SubstringIndex, indexable
 from analyzers.words import WordIndex
@@ -23,19 +24,33 @@ from analyzers.words import WordIndex
 class Index:
     """The keywords of one text form (plain, or diacritic-folded). Immutable once built."""
 
-    __slots__ = ("_always", "_guard", "_guard_bytes", "_guarded", "_literals", "_unspaced", "_words")
+    __slots__ = (
+        "_always",
+        "_guard",
+        "_guard_bytes",
+        "_guard_set",
+        "_guarded",
+        "_literals",
+        "_prefilter",
+        "_unspaced",
+        "_words",
+    )
 
-    def __init__(self, groups: dict[Key, list[Rule]]) -> None:
+    def __init__(self, groups: dict[Key, list[Rule]], *, prefilter: bool = True) -> None:
         self._words = WordIndex()
         self._unspaced: SubstringIndex[Terminal] = SubstringIndex()
         literals: list[tuple[str, re.Pattern[str], Terminal, int]] = []
         patterns: list[tuple[regex.Pattern[str], tuple[str, ...] | None, Terminal]] = []
+        builder = PrefilterBuilder()
+        complete = prefilter  # every word and substring keyword is in the prefilter
         for key, rules in groups.items():
             terminal = Terminal(rules)
             if key.kind == "word":
                 self._words.add(key.words, key.word_start, terminal)
+                builder.add_words(key.words, key.word_start, terminal)
             elif key.kind == "unspaced" and indexable(key.text):
                 self._unspaced.add(key.text, terminal)
+                complete = builder.add_substring(key.text, terminal) and complete
             elif key.kind != "pattern":
                 compiled, anchor = literal_regex(key.text)
                 literals.append((anchor, compiled, terminal, _needs(anchor)))
@@ -43,6 +58,7 @@ class Index:
                 patterns.append((compile_pattern(rules[0]), required_literals(key.text), terminal))
         self._words.freeze()
         self._unspaced.freeze()
+        self._prefilter = builder.build() if complete else None
         self._literals = tuple(literals)
         self._always = tuple((pattern, terminal) for pattern, required, terminal in patterns if required is None)
         # Patterns with required literals; one regex tells whether any of those literals occurs at all.
@@ -51,6 +67,7 @@ class Index:
         )
         self._guard = tuple(sorted({literal for _, required, _ in self._guarded for literal in required}))
         self._guard_bytes = tuple(literal.encode() for literal in self._guard)  # required literals are ASCII
+        self._guard_set = literal_set(list(self._guard_bytes)) if prefilter else None
 
     def __bool__(self) -> bool:
         return bool(self._words or self._unspaced or self._literals or self._always or self._guarded)
@@ -79,9 +96,28 @@ class Index:
     def _guard_hit(self, form: Form) -> bool:
         """Whether the source has any literal that a guarded pattern requires (on the bytes when there are)."""
         data = form.data
+        if self._guard_set is not None:
+            return bool(self._guard_set.found(form.source.encode("utf-8", "surrogatepass") if data is None else data))
         if data is not None:
             return max(map(data.find, self._guard_bytes)) >= 0  # not ``in``: see ``Form``
         return any(map(form.source.__contains__, self._guard))
+
+    @property
+    def native_bytes(self) -> int:
+        """Bytes of the Hyperscan databases of this index."""
+        databases = (self._prefilter, self._guard_set)
+        return sum(database.size for database in databases if database is not None)
+
+    @property
+    def prefiltered(self) -> bool:
+        """Whether ``quick_presence`` may be used: Hyperscan covers every word and substring keyword, if any."""
+        return self._prefilter is not None or not (self._words or self._unspaced)
+
+    def quick_presence(self, form: Form, out: list[Terminal]) -> None:
+        """``presence`` for a form built with ``tokenize=False``, when ``prefiltered``."""
+        if self._prefilter is not None:
+            self._prefilter.presence(form, out)
+        self._other_presence(form, out)
 
     def presence(self, form: Form, out: list[Terminal]) -> None:
         """Append the terminals that have a hit on ``form`` (``scan`` without the hit positions)."""
@@ -94,6 +130,10 @@ class Index:
             runs = UNSPACED_RE.findall(form.text)
             if runs:
                 self._unspaced.find_values(runs[0] if len(runs) == 1 else "\n".join(runs), out)
+        self._other_presence(form, out)
+
+    def _other_presence(self, form: Form, out: list[Terminal]) -> None:
+        """Literal keywords and patterns: regexes, each behind a cheap pre-check."""
         for anchor, literal, terminal, needs in self._literals:
             if not needs & ~_has(form) and anchor in form.text and _occurs(literal, form.masked):
                 out.append(terminal)

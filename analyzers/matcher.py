@@ -64,9 +64,11 @@ _NEGATIVE = attrgetter("negative")
 class Matcher:
     """An immutable, fully built keyword set. To change keywords build a new one and swap the reference."""
 
-    __slots__ = ("_folded", "_negatives", "_plain", "files", "rule_count", "signals")
+    __slots__ = ("_folded", "_negatives", "_plain", "_prefiltered", "files", "rule_count", "signals")
 
-    def __init__(self, rules: Iterable[Rule], files: Iterable[KeywordFile] = ()) -> None:
+    def __init__(self, rules: Iterable[Rule], files: Iterable[KeywordFile] = (), *, prefilter: bool = True) -> None:
+        """``prefilter=False`` keeps ``flags`` on the token-based path (``analyzers.prefilter``), as without
+        Hyperscan; both give the same answers."""
         plain: dict[Key, list[Rule]] = {}
         folded: dict[Key, list[Rule]] = {}
         seen: set[tuple[str, bool, bool, Key]] = set()
@@ -81,13 +83,24 @@ class Matcher:
             if marker not in seen:  # the same keyword twice in one signal: the first line is reported
                 seen.add(marker)
                 (folded if rule.fold_diacritics else plain).setdefault(key, []).append(rule)
-        self._plain = Index(plain)
-        folded_index = Index(folded)
+        self._plain = Index(plain, prefilter=prefilter)
+        folded_index = Index(folded, prefilter=prefilter)
         self._folded = folded_index if folded_index else None
+        self._prefiltered = self._plain.prefiltered and (self._folded is None or self._folded.prefiltered)
         self.signals = frozenset(signals)
         self._negatives = any(rule.negative for rules in (plain, folded) for group in rules.values() for rule in group)
         self.files = tuple(files)
         self.rule_count = count
+
+    @property
+    def prefiltered(self) -> bool:
+        """Whether ``flags`` answers through the Hyperscan prefilter (``analyzers.prefilter``)."""
+        return self._prefiltered
+
+    @property
+    def native_bytes(self) -> int:
+        """Bytes of the compiled Hyperscan databases (memory tracemalloc does not count)."""
+        return self._plain.native_bytes + (self._folded.native_bytes if self._folded is not None else 0)
 
     @classmethod
     def build(cls, files: Iterable[KeywordFile]) -> Matcher:
@@ -106,11 +119,17 @@ class Matcher:
         together with a positive one (rare): then the spans decide, as in ``scan``.
         """
         prepared, kind = prepare(text)
-        plain = Form(prepared, collapsed=False, kind=kind)
         found: list[Terminal] = []
-        self._plain.presence(plain, found)
-        if self._folded is not None:
-            self._folded.presence(_folded_form(plain), found)
+        tokenize = not self._prefiltered
+        plain = Form(prepared, collapsed=False, kind=kind, tokenize=tokenize)
+        if tokenize:
+            self._plain.presence(plain, found)
+            if self._folded is not None:
+                self._folded.presence(_folded_form(plain), found)
+        else:
+            self._plain.quick_presence(plain, found)
+            if self._folded is not None:
+                self._folded.quick_presence(_folded_form(plain, tokenize=False), found)
         if not found:
             return _NO_FLAGS
         positive = _NO_FLAGS.union(*map(_SIGNALS, found))
@@ -183,7 +202,7 @@ def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(low <= start and end <= high for low, high in spans)
 
 
-def _folded_form(plain: Form) -> Form:
+def _folded_form(plain: Form, *, tokenize: bool = True) -> Form:
     if plain.simple:
         return plain.sibling()
     normalized = plain.normalized
@@ -192,8 +211,8 @@ def _folded_form(plain: Form) -> Form:
         return plain.sibling()
     if len(text) != len(normalized):
         text, offsets = fold_with_offsets(normalized)
-        return Form(text, collapsed=True, kind=OTHER, offsets=offsets)
-    return Form(text, collapsed=True, kind=OTHER)
+        return Form(text, collapsed=True, kind=OTHER, offsets=offsets, tokenize=tokenize)
+    return Form(text, collapsed=True, kind=OTHER, tokenize=tokenize)
 
 
 def _spans(form: Form, keep: Callable[[Terminal], bool] | None = None) -> list[tuple[Terminal, int, int]]:

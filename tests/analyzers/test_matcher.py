@@ -15,13 +15,22 @@ def build(*specs: tuple[str, str], fold: bool = False, negatives: tuple[tuple[st
         for n, (signal, text) in enumerate(specs, 1)
     ]
     rules += [Rule(signal, text, negative=True, source=f"{signal}.txt") for signal, text in negatives]
-    return Matcher(rules)
+    matcher = Matcher(rules)
+    _TOKEN_PATH[id(matcher)] = (matcher, Matcher(rules, prefilter=False))
+    return matcher
+
+
+# Each matcher built here, with its twin that answers flags() without the Hyperscan prefilter.
+_TOKEN_PATH: dict[int, tuple[Matcher, Matcher]] = {}
 
 
 def flags(matcher: Matcher, text: str) -> frozenset[str]:
-    """flags() is the fast path; scan() must always agree with it."""
+    """flags() is the fast path; scan() and the token-based path must always agree with it."""
     fast = matcher.flags(text)
     assert matcher.scan(text).flags == fast
+    twin = _TOKEN_PATH.get(id(matcher))
+    if twin is not None and twin[0] is matcher:
+        assert twin[1].flags(text) == fast
     return fast
 
 
