@@ -58,16 +58,21 @@ class Index:
                 patterns.append((compile_pattern(rules[0]), required_literals(key.text), terminal))
         self._words.freeze()
         self._unspaced.freeze()
-        self._prefilter = builder.build() if complete else None
         self._literals = tuple(literals)
         self._always = tuple((pattern, terminal) for pattern, required, terminal in patterns if required is None)
-        # Patterns with required literals; one regex tells whether any of those literals occurs at all.
+        # Patterns with required literals; one scan tells which of those literals occur at all.
         self._guarded = tuple(
-            (pattern, required, terminal) for pattern, required, terminal in patterns if required is not None
+            (pattern, frozenset(required), terminal) for pattern, required, terminal in patterns if required is not None
         )
         self._guard = tuple(sorted({literal for _, required, _ in self._guarded for literal in required}))
         self._guard_bytes = tuple(literal.encode() for literal in self._guard)  # required literals are ASCII
-        self._guard_set = literal_set(list(self._guard_bytes)) if prefilter else None
+        # The prefilter database answers the required literals too when they are letters and digits;
+        # otherwise (or on the token path) a database of their own does.
+        if complete:
+            builder.add_guards(self._guard)
+        self._prefilter = builder.build() if complete else None
+        guarded_apart = prefilter and (self._prefilter is None or not self._prefilter.has_guards)
+        self._guard_set = literal_set(list(self._guard_bytes)) if guarded_apart else None
 
     def __bool__(self) -> bool:
         return bool(self._words or self._unspaced or self._literals or self._always or self._guarded)
@@ -115,9 +120,22 @@ class Index:
 
     def quick_presence(self, form: Form, out: list[Terminal]) -> None:
         """``presence`` for a form built with ``tokenize=False``, when ``prefiltered``."""
-        if self._prefilter is not None:
-            self._prefilter.presence(form, out)
-        self._other_presence(form, out)
+        if self._prefilter is None:
+            self._other_presence(form, out)
+            return
+        guards = self._prefilter.presence(form, out)
+        if guards is None or not self._prefilter.has_guards:
+            self._other_presence(form, out)
+            return
+        self._literal_presence(form, out)
+        if guards:
+            normalized = form.normalized
+            for pattern, required, terminal in self._guarded:
+                if not guards.isdisjoint(required) and _occurs(pattern, normalized):
+                    out.append(terminal)
+        for pattern, terminal in self._always:
+            if _occurs(pattern, form.normalized):
+                out.append(terminal)
 
     def presence(self, form: Form, out: list[Terminal]) -> None:
         """Append the terminals that have a hit on ``form`` (``scan`` without the hit positions)."""
@@ -134,9 +152,7 @@ class Index:
 
     def _other_presence(self, form: Form, out: list[Terminal]) -> None:
         """Literal keywords and patterns: regexes, each behind a cheap pre-check."""
-        for anchor, literal, terminal, needs in self._literals:
-            if not needs & ~_has(form) and anchor in form.text and _occurs(literal, form.masked):
-                out.append(terminal)
+        self._literal_presence(form, out)
         if self._guarded and self._guard_hit(form):
             source = form.source
             for pattern, required, terminal in self._guarded:
@@ -145,6 +161,13 @@ class Index:
         for pattern, terminal in self._always:
             if _occurs(pattern, form.normalized):
                 out.append(terminal)
+
+    def _literal_presence(self, form: Form, out: list[Terminal]) -> None:
+        if self._literals:
+            has = _has(form)
+            for anchor, literal, terminal, needs in self._literals:
+                if not needs & ~has and anchor in form.text and _occurs(literal, form.masked):
+                    out.append(terminal)
 
 
 _UNSPACED, _HANGUL = 1, 2

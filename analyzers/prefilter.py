@@ -1,16 +1,24 @@
 """A Hyperscan scan that answers ``Matcher.flags`` without tokenising the message.
 
 Tokenising a message and probing a set with its tokens cost more than everything else ``flags`` does. So the
-whole-word and unspaced keywords of an index are also compiled, as byte literals, into Hyperscan databases,
-and one C-level pass over the message reports which of them occur:
+whole-word and unspaced keywords of an index, and the literals its patterns require, are compiled as byte
+literals into one Hyperscan database, and one C-level pass over the message's *token line* reports which
+of them occur:
 
-* Words: the message's *token line* is its tokens joined by single spaces, with a space at each end, built
-  with C-level byte operations only (every separator character becomes a space, runs of spaces become one).
-  A keyword ``w1 w2`` matches whole words exactly where ``" w1 w2 "`` occurs in the token line; a word-start
-  keyword (its last word ends in Hangul) where ``" w1 w2"`` occurs. No boundary check is left to Python.
-* Unspaced keywords (Han, kana, Thai...) are substrings of the text (URLs masked), as in the substring index.
+* The token line is the message's tokens joined by single spaces, with a space at each end, built with
+  C-level byte operations only (every separator character becomes a space, runs of spaces become one).
+* A keyword ``w1 w2`` matches whole words exactly where ``" w1 w2 "`` occurs in the token line; a
+  word-start keyword (its last word ends in Hangul) where ``" w1 w2"`` occurs. No boundary check is left
+  to Python.
+* Unspaced keywords (Han, kana, Thai...) are substrings of the text (URLs masked). Text with unspaced
+  characters is scanned as the token line, a newline and the text: no literal holds a newline, and a
+  word literal occurs in the text only where it occurs in the token line, which comes first (with
+  ``HS_FLAG_SINGLEMATCH`` each literal is reported at its first occurrence).
+* A pattern's required literals (``analyzers.keys.required_literals``) made of ASCII letters and digits
+  occur in the token line exactly where they occur in the text; when the text had a URL masked they may
+  also occur in the URL, so then the caller checks them on the unmasked text as before.
 
-Every literal is compiled with ``HS_FLAG_SINGLEMATCH``: a message reports each keyword once at most, so the
+Every literal is compiled with ``HS_FLAG_SINGLEMATCH``: a message reports each literal once at most, so the
 callback runs about as often as keywords hit. UTF-8 is self-synchronising, so a literal made of whole
 characters only matches at character boundaries. Hyperscan is optional: without it (a platform without a
 wheel) ``flags`` takes the token-based path, which gives the same answers.
@@ -71,25 +79,6 @@ class LiteralSet:
         return scratch
 
 
-class _Database:
-    """A literal set whose literals stand for terminals."""
-
-    __slots__ = ("_literals", "_terminals")
-
-    def __init__(self, literals: list[bytes], terminals: list[Terminal]) -> None:
-        self._literals = LiteralSet(literals)
-        self._terminals = terminals
-
-    @property
-    def size(self) -> int:
-        return self._literals.size
-
-    def scan(self, data: bytes, out: list[Terminal]) -> None:
-        hits = self._literals.found(data)
-        if hits:
-            out.extend(map(self._terminals.__getitem__, hits))
-
-
 def _collect(ident: int, start: int, end: int, flags: int, hits: object) -> None:
     hits.append(ident)  # type: ignore[attr-defined]  # the list ``found`` passes as the context
 
@@ -99,25 +88,47 @@ def literal_set(literals: list[bytes]) -> LiteralSet | None:
     return LiteralSet(literals) if AVAILABLE and literals else None
 
 
+NO_GUARDS: frozenset[str] = frozenset()
+
+
 class Prefilter:
-    """The word and substring databases of one index; built once, then only read."""
+    """The keyword and required-literal database of one index; built once, then only read.
 
-    __slots__ = ("_substrings", "_words")
+    Literal ids below ``len(terminals)`` stand for keyword terminals, the others for required literals.
+    """
 
-    def __init__(self, words: _Database | None, substrings: _Database | None) -> None:
-        self._words = words
-        self._substrings = substrings
+    __slots__ = ("_count", "_guards", "_literals", "_terminals")
+
+    def __init__(self, literals: list[bytes], terminals: list[Terminal], guards: list[str]) -> None:
+        self._literals = LiteralSet(literals + [guard.encode() for guard in guards])
+        self._terminals = terminals
+        self._count = len(terminals)
+        self._guards = guards
 
     @property
     def size(self) -> int:
-        return sum(database.size for database in (self._words, self._substrings) if database is not None)
+        return self._literals.size
 
-    def presence(self, form: Form, out: list[Terminal]) -> None:
-        """Append the terminals of the word and unspaced keywords in ``form`` (built with ``tokenize=False``)."""
-        if self._words is not None:
-            self._words.scan(token_line(form), out)
-        if self._substrings is not None and form.unspaced:
-            self._substrings.scan(form.text.encode("utf-8", "surrogatepass"), out)
+    @property
+    def has_guards(self) -> bool:
+        return bool(self._guards)
+
+    def presence(self, form: Form, out: list[Terminal]) -> frozenset[str] | None:
+        """Append the terminals of the word and unspaced keywords in ``form`` (built with ``tokenize=False``);
+        return the required literals that occur in the text, or None when a masked URL leaves that open."""
+        line = token_line(form)
+        if form.unspaced:
+            line += b"\n" + form.text.encode("utf-8", "surrogatepass")
+        hits = self._literals.found(line)
+        if not hits:
+            return NO_GUARDS if form.text is form.source else None
+        count = self._count
+        if max(hits) < count:
+            out.extend(map(self._terminals.__getitem__, hits))
+            return NO_GUARDS if form.text is form.source else None
+        terminals, guards = self._terminals, self._guards
+        out.extend(terminals[hit] for hit in hits if hit < count)
+        return frozenset(guards[hit - count] for hit in hits if hit >= count) if form.text is form.source else None
 
 
 def token_line(form: Form) -> bytes:
@@ -130,29 +141,34 @@ def token_line(form: Form) -> bytes:
 
 
 class PrefilterBuilder:
-    """Collects an index's keywords; ``build`` compiles them (None without Hyperscan)."""
+    """Collects an index's keywords and required literals; ``build`` compiles them (None without Hyperscan)."""
 
     def __init__(self) -> None:
-        self._words: tuple[list[bytes], list[Terminal]] = ([], [])
-        self._substrings: tuple[list[bytes], list[Terminal]] = ([], [])
+        self._literals: list[bytes] = []
+        self._terminals: list[Terminal] = []
+        self._guards: list[str] = []
 
     def add_words(self, words: tuple[str, ...], word_start: bool, terminal: Terminal) -> None:
         """A whole-word keyword; with ``word_start`` its last word may be the start of a longer text word."""
         literal = " " + " ".join(words) + ("" if word_start else " ")
-        self._words[0].append(literal.encode())
-        self._words[1].append(terminal)
+        self._literals.append(literal.encode())
+        self._terminals.append(terminal)
 
     def add_substring(self, text: str, terminal: Terminal) -> bool:
         """Add an unspaced keyword; False when it is not made of unspaced characters only (not handled here)."""
         if UNSPACED_RE.fullmatch(text) is None:
             return False
-        self._substrings[0].append(text.encode())
-        self._substrings[1].append(terminal)
+        self._literals.append(text.encode())
+        self._terminals.append(terminal)
         return True
 
+    def add_guards(self, literals: tuple[str, ...]) -> None:
+        """Add the required literals of patterns, unless one is not made of ASCII letters and digits only (then
+        none is: the caller checks them itself)."""
+        if all(literal.isascii() and literal.isalnum() for literal in literals):
+            self._guards.extend(literals)
+
     def build(self) -> Prefilter | None:
-        if not AVAILABLE:
+        if not AVAILABLE or not (self._literals or self._guards):
             return None
-        words = _Database(*self._words) if self._words[0] else None
-        substrings = _Database(*self._substrings) if self._substrings[0] else None
-        return Prefilter(words, substrings) if words or substrings else None
+        return Prefilter(self._literals, self._terminals, self._guards)

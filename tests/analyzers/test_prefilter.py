@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzers import Matcher, Rule
+from analyzers import Matcher, Rule, RuleKind
 from analyzers.prefilter import AVAILABLE
 
 # Words of several scripts, a Hangul word that matches at word starts, unspaced ones, and accented ones.
@@ -70,6 +70,45 @@ def test_flags_agree_with_the_token_path_on_keyword_dense_text(
 def test_flags_agree_with_the_token_path_on_any_text(keywords: list[str], text: str) -> None:
     prefiltered, plain = matchers(keywords, fold=False)
     assert prefiltered.flags(text) == plain.flags(text)
+
+
+# Patterns whose required literals the prefilter answers (letters and digits), or does not ("#").
+PATTERNS = [r"\d+\s?(?:rm|myr)\b", r"(?:rp|idr)\s?\d[\d.,]*", r"order[- ]?#?\d{4,}", r"#\d{3}"]
+AMOUNT_PARTS = ["rm", "myr", "rp", "idr", "order", "#", "12345", "1"]
+PATTERN_PARTS = [*AMOUNT_PARTS, " ", "-", "付款", "ok", "https://shop.example/", "/"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3, unique=True),
+    keywords=st.lists(KEYWORDS, max_size=3),
+    parts=st.lists(st.one_of(st.sampled_from(PATTERN_PARTS), st.sampled_from(WORDS + SEPARATORS)), max_size=12),
+)
+def test_patterns_agree_with_the_token_path_also_inside_urls(
+    patterns: list[str], keywords: list[str], parts: list[str]
+) -> None:
+    rules = [Rule(f"p{n}", pattern, RuleKind.PATTERN, source="p.txt", line=n) for n, pattern in enumerate(patterns)]
+    rules += [Rule("k", keyword, source="k.txt", line=n) for n, keyword in enumerate(keywords)]
+    prefiltered, plain = Matcher(rules), Matcher(rules, prefilter=False)
+    text = "".join(parts)
+    assert prefiltered.flags(text) == plain.flags(text) == prefiltered.scan(text).flags
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("paid 120 rm", {"p0"}),
+        ("paid 120rm, order #12345", {"p0", "p2"}),
+        ("see https://shop.example/120rm", {"p0"}),  # patterns see URLs, keywords do not
+        ("https://shop.example/?ref=order-12345 ok", {"p2"}),
+        ("farm 12 storm", set()),
+    ],
+)
+def test_required_literals_found_by_the_prefilter(text: str, expected: set[str]) -> None:
+    patterns = PATTERNS[:3]  # their required literals are letters: the prefilter's database answers them
+    rules = [Rule(f"p{n}", pattern, RuleKind.PATTERN, source="p.txt", line=n) for n, pattern in enumerate(patterns)]
+    prefiltered, plain = Matcher(rules), Matcher(rules, prefilter=False)
+    assert prefiltered.flags(text) == plain.flags(text) == expected
 
 
 @pytest.mark.parametrize(
