@@ -117,11 +117,7 @@ class Form:
     def normalized(self) -> str:
         """The normalised (whitespace-collapsed) text: what patterns run on."""
         if self._normalized is None:
-            source = self.source
-            if "  " in source or source[:1] == " " or source[-1:] == " " or _OTHER_SPACE_RE.search(source):
-                self._normalized = " ".join(source.split())
-            else:  # usually: then offsets need no mapping either
-                self._normalized = source
+            self._normalized = collapse(self.source)
         return self._normalized
 
     @property
@@ -148,6 +144,19 @@ class Form:
         twin.offsets, twin.tokens = self.offsets, self.tokens
         twin.chars, twin.present, twin.words = [], [], []
         return twin
+
+
+def collapse(source: str) -> str:
+    """Whitespace runs collapsed to one space and trimmed; usually the text is so already, and is returned."""
+    # (whitespace other than the space is never printable: ``isprintable`` is a cheap C-level gate)
+    if (
+        "  " in source
+        or source[:1] == " "
+        or source[-1:] == " "
+        or (not source.isprintable() and _OTHER_SPACE_RE.search(source))
+    ):
+        return " ".join(source.split())
+    return source  # then offsets need no mapping either
 
 
 _MANY_SEPARATORS = 8  # more distinct non-ASCII separators than this: tokenise with the regex

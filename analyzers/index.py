@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 import regex
 
-from analyzers.form import CharHit, Form, Terminal
+from analyzers.form import CharHit, Form, Terminal, collapse
 from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
 from analyzers.model import Rule
-from analyzers.prefilter import PrefilterBuilder, literal_set
+from analyzers.prefilter import PrefilterBuilder, literal_set, prepared_line
 from analyzers.scripts import HANGUL_RE, UNSPACED_CHAR_RE, UNSPACED_RE
 from analyzers.substrings import SubstringIndex, indexable
 from analyzers.words import WordIndex
@@ -26,6 +26,9 @@ class Index:
 
     __slots__ = (
         "_always",
+        "_anchors",
+        "_direct",
+        "_empty",
         "_guard",
         "_guard_bytes",
         "_guard_set",
@@ -71,11 +74,17 @@ class Index:
         if complete:
             builder.add_guards(self._guard)
         self._prefilter = builder.build() if complete else None
+        self._anchors = tuple(anchor for anchor, _, _, _ in self._literals)
+        # ``direct_presence`` answers alone: the prefilter covers every keyword and required literal
+        self._direct = (
+            self._prefilter is not None and not self._always and (not self._guarded or self._prefilter.has_guards)
+        )
+        self._empty = not (self._words or self._unspaced or self._literals or self._always or self._guarded)
         guarded_apart = prefilter and (self._prefilter is None or not self._prefilter.has_guards)
         self._guard_set = literal_set(list(self._guard_bytes)) if guarded_apart else None
 
     def __bool__(self) -> bool:
-        return bool(self._words or self._unspaced or self._literals or self._always or self._guarded)
+        return not self._empty
 
     def scan(self, form: Form) -> None:
         """Append this index's hits on ``form`` to the form's hit lists."""
@@ -136,6 +145,29 @@ class Index:
         for pattern, terminal in self._always:
             if _occurs(pattern, form.normalized):
                 out.append(terminal)
+
+    def direct_presence(self, prepared: str, kind: int, out: list[Terminal]) -> bool:
+        """``quick_presence`` straight from ``prepare``'s output, without building a form (the common case).
+
+        Returns False, having appended nothing, when the text needs a form: a URL or e-mail address to mask,
+        the anchor of a literal keyword, or an index the prefilter does not cover alone.
+        """
+        prefilter = self._prefilter
+        if prefilter is None or not self._direct:
+            return self._empty
+        for anchor in self._anchors:
+            if anchor in prepared:  # the masked text is no longer than this
+                return False
+        line = prepared_line(prepared, kind)
+        if line is None:
+            return False
+        guards = prefilter.scan(line, out)
+        if guards:
+            normalized = collapse(prepared)
+            for pattern, required, terminal in self._guarded:
+                if not guards.isdisjoint(required) and _occurs(pattern, normalized):
+                    out.append(terminal)
+        return True
 
     def presence(self, form: Form, out: list[Terminal]) -> None:
         """Append the terminals that have a hit on ``form`` (``scan`` without the hit positions)."""

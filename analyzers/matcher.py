@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from itertools import accumulate
 from operator import attrgetter, itemgetter
 
-from analyzers.form import Form, Terminal, locate
+from analyzers.form import Form, Terminal, collapse, locate
 from analyzers.index import Index
 from analyzers.keys import Key, rule_key
 from analyzers.model import KeywordFile, Rule
-from analyzers.normalize import OTHER, collapse_offsets, fold_diacritics, fold_with_offsets, prepare
+from analyzers.normalize import OTHER, SIMPLE, collapse_offsets, fold_diacritics, fold_with_offsets, prepare
 from analyzers.scripts import WORD_SPLIT_RE
 from analyzers.substrings import find_all
 
@@ -120,13 +120,14 @@ class Matcher:
         """
         prepared, kind = prepare(text)
         found: list[Terminal] = []
-        tokenize = not self._prefiltered
-        plain = Form(prepared, collapsed=False, kind=kind, tokenize=tokenize)
-        if tokenize:
+        if not self._prefiltered:
+            plain = Form(prepared, collapsed=False, kind=kind)
             self._plain.presence(plain, found)
             if self._folded is not None:
                 self._folded.presence(_folded_form(plain), found)
-        else:
+        elif not self._direct_presence(prepared, kind, found):
+            found.clear()
+            plain = Form(prepared, collapsed=False, kind=kind, tokenize=False)
             self._plain.quick_presence(plain, found)
             if self._folded is not None:
                 self._folded.quick_presence(_folded_form(plain, tokenize=False), found)
@@ -139,6 +140,21 @@ class Matcher:
         if not contested:
             return positive
         return (positive - contested) | _surviving(self._collect(text), contested)
+
+    def _direct_presence(self, prepared: str, kind: int, found: list[Terminal]) -> bool:
+        """The prefiltered ``flags`` lookups without building forms (see ``Index.direct_presence``)."""
+        if not self._plain.direct_presence(prepared, kind, found):
+            return False
+        folded = self._folded
+        if folded is None:
+            return True
+        if kind == SIMPLE:  # diacritic folding changes nothing (see ``_folded_form``)
+            return folded.direct_presence(prepared, kind, found)
+        normalized = collapse(prepared)
+        text = fold_diacritics(normalized)
+        if text == normalized:
+            return folded.direct_presence(prepared, kind, found)
+        return folded.direct_presence(text, OTHER, found)
 
     def scan(self, text: str) -> ScanResult:
         """Signals plus every hit (keyword, file, line, span), negative suppression applied."""

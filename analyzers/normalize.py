@@ -71,6 +71,8 @@ def prepare(text: str) -> tuple[str, int]:
     one regex pass proves (see ``_stable_classes``). Compatibility characters met on the way (Korean "ㅋ",
     full-width forms) are first replaced by their NFKC form, which leaves the NFKC of the text unchanged.
     """
+    if text.isascii():  # most chat text
+        return text.lower(), SIMPLE
     kind = text_kind(text)
     if kind != ACTIVE:
         return lower_simple(text, kind), SIMPLE

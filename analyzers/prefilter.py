@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
 
 from analyzers.form import Form, Terminal
-from analyzers.normalize import MIXED, OTHER
-from analyzers.scripts import NON_WORD_RUN_RE, TOKEN_BYTES, UNSPACED_RE
+from analyzers.normalize import MIXED, OTHER, PLAIN, SIMPLE
+from analyzers.scripts import NON_WORD_RUN_RE, TOKEN_BYTES, UNSPACED_CHAR_RE, UNSPACED_RE
 
 try:
     import hyperscan
@@ -69,14 +68,12 @@ class LiteralSet:
     def found(self, data: bytes) -> list[int]:
         """Indexes (in the list given when built) of the literals that occur in ``data``."""
         hits: list[int] = []
-        self._database.scan(data, _collect, context=hits, scratch=self._scratch())
-        return hits
-
-    def _scratch(self) -> Any:
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
+        try:
+            scratch = self._local.scratch
+        except AttributeError:  # the first scan in this thread
             scratch = self._local.scratch = hyperscan.Scratch(self._database)
-        return scratch
+        self._database.scan(data, _collect, context=hits, scratch=scratch)
+        return hits
 
 
 def _collect(ident: int, start: int, end: int, flags: int, hits: object) -> None:
@@ -119,16 +116,21 @@ class Prefilter:
         line = token_line(form)
         if form.unspaced:
             line += b"\n" + form.text.encode("utf-8", "surrogatepass")
+        guards = self.scan(line, out)
+        return guards if form.text is form.source else None
+
+    def scan(self, line: bytes, out: list[Terminal]) -> frozenset[str]:
+        """Append the terminals whose keywords occur in a token line; return the required literals in it."""
         hits = self._literals.found(line)
         if not hits:
-            return NO_GUARDS if form.text is form.source else None
+            return NO_GUARDS
         count = self._count
         if max(hits) < count:
             out.extend(map(self._terminals.__getitem__, hits))
-            return NO_GUARDS if form.text is form.source else None
+            return NO_GUARDS
         terminals, guards = self._terminals, self._guards
         out.extend(terminals[hit] for hit in hits if hit < count)
-        return frozenset(guards[hit - count] for hit in hits if hit >= count) if form.text is form.source else None
+        return frozenset(guards[hit - count] for hit in hits if hit >= count)
 
 
 def token_line(form: Form) -> bytes:
@@ -138,6 +140,23 @@ def token_line(form: Form) -> bytes:
         data = NON_WORD_RUN_RE.sub(" ", form.text).encode("utf-8", "surrogatepass")
     # ASCII separators (and "?", standing for inert characters) become spaces, then runs of spaces one space
     return _SPACE_RUN.sub(b" ", b" " + data.translate(TOKEN_BYTES) + b" ")
+
+
+def prepared_line(prepared: str, kind: int) -> bytes | None:
+    """What ``Prefilter.presence`` scans for a form of ``prepared`` text, built without the form; None when
+    the text may hold a URL or e-mail address to mask (then the form does it)."""
+    if kind in (SIMPLE, PLAIN):
+        data = prepared.encode() if kind == PLAIN or prepared.isascii() else prepared.encode("ascii", "replace")
+        if data.find(b"@") >= 0 or data.find(b"://") >= 0 or data.find(b"www.") >= 0:
+            return None
+    elif "@" in prepared or "://" in prepared or "www." in prepared:
+        return None
+    else:
+        data = NON_WORD_RUN_RE.sub(" ", prepared).encode("utf-8", "surrogatepass")
+    line = _SPACE_RUN.sub(b" ", b" " + data.translate(TOKEN_BYTES) + b" ")
+    if kind == OTHER and UNSPACED_CHAR_RE.search(prepared) is not None:
+        line += b"\n" + prepared.encode("utf-8", "surrogatepass")
+    return line
 
 
 class PrefilterBuilder:

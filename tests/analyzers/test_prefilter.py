@@ -75,16 +75,19 @@ def test_flags_agree_with_the_token_path_on_any_text(keywords: list[str], text: 
 # Patterns whose required literals the prefilter answers (letters and digits), or does not ("#").
 PATTERNS = [r"\d+\s?(?:rm|myr)\b", r"(?:rp|idr)\s?\d[\d.,]*", r"order[- ]?#?\d{4,}", r"#\d{3}"]
 AMOUNT_PARTS = ["rm", "myr", "rp", "idr", "order", "#", "12345", "1"]
+LITERALS = ["line pay付款", "💳 pay", "c.o.d"]  # keywords matched as literal regexes
 PATTERN_PARTS = [*AMOUNT_PARTS, " ", "-", "付款", "ok", "https://shop.example/", "/"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3, unique=True),
-    keywords=st.lists(KEYWORDS, max_size=3),
-    parts=st.lists(st.one_of(st.sampled_from(PATTERN_PARTS), st.sampled_from(WORDS + SEPARATORS)), max_size=12),
+    keywords=st.lists(st.one_of(KEYWORDS, st.sampled_from(LITERALS)), max_size=3),
+    parts=st.lists(
+        st.one_of(st.sampled_from(PATTERN_PARTS + LITERALS), st.sampled_from(WORDS + SEPARATORS)), max_size=12
+    ),
 )
-def test_patterns_agree_with_the_token_path_also_inside_urls(
+def test_patterns_and_literal_keywords_agree_with_the_token_path(
     patterns: list[str], keywords: list[str], parts: list[str]
 ) -> None:
     rules = [Rule(f"p{n}", pattern, RuleKind.PATTERN, source="p.txt", line=n) for n, pattern in enumerate(patterns)]
@@ -98,6 +101,8 @@ def test_patterns_agree_with_the_token_path_also_inside_urls(
     ("text", "expected"),
     [
         ("paid 120 rm", {"p0"}),
+        ("paid 120  rm", {"p0"}),  # patterns see whitespace runs collapsed
+        ("paid 120\n\trm", {"p0"}),
         ("paid 120rm, order #12345", {"p0", "p2"}),
         ("see https://shop.example/120rm", {"p0"}),  # patterns see URLs, keywords do not
         ("https://shop.example/?ref=order-12345 ok", {"p2"}),
