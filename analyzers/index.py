@@ -149,8 +149,8 @@ class Index:
     def direct_presence(self, prepared: str, kind: int, out: list[Terminal]) -> bool:
         """``quick_presence`` straight from ``prepare``'s output, without building a form (the common case).
 
-        Returns False, having appended nothing, when the text needs a form: a URL or e-mail address to mask,
-        the anchor of a literal keyword, or an index the prefilter does not cover alone.
+        Returns False, having appended nothing, when the text needs a form: it holds the anchor of a literal
+        keyword, or the prefilter does not cover the index alone.
         """
         prefilter = self._prefilter
         if prefilter is None or not self._direct:
@@ -158,10 +158,10 @@ class Index:
         for anchor in self._anchors:
             if anchor in prepared:  # the masked text is no longer than this
                 return False
-        line = prepared_line(prepared, kind)
-        if line is None:
-            return False
+        line, masked = prepared_line(prepared, kind)
         guards = prefilter.scan(line, out)
+        if masked and self._guarded:  # a required literal may occur only inside the URL, which patterns see
+            guards = frozenset(literal for literal in self._guard if literal in prepared)
         if guards:
             normalized = collapse(prepared)
             for pattern, required, terminal in self._guarded:

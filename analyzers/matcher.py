@@ -1,9 +1,10 @@
 """The keyword matcher: turns a message into the set of signals whose keywords it contains.
 
 Why this shape: one regex alternation of thousands of keywords runs at ~0.02 MB/s and misses nested matches;
-Aho-Corasick needs a C extension plus a boundary filter. Here the message is normalised and tokenised once
-with C-speed primitives and every lookup is a set operation (see ``analyzers.index``), so the cost per
-message does not grow with the number of keywords.
+Aho-Corasick needs a C extension plus a boundary filter. Here ``flags`` first asks the index to answer from
+the prepared text alone (one Hyperscan scan, see ``analyzers.prefilter``); when it cannot, the message is
+tokenised once with C-speed primitives and every lookup is a set operation (see ``analyzers.index``). Either
+way the cost per message does not grow with the number of keywords.
 
 A list may ask for diacritic folding; its keywords live in a second index that is matched against the
 folded text (the same tokens when folding changes nothing, e.g. ASCII, Thai, CJK). Spans are always

@@ -32,6 +32,7 @@ import threading
 from analyzers.form import Form, Terminal
 from analyzers.normalize import MIXED, OTHER, PLAIN, SIMPLE
 from analyzers.scripts import NON_WORD_RUN_RE, TOKEN_BYTES, UNSPACED_CHAR_RE, UNSPACED_RE
+from analyzers.urls import mask_urls
 
 try:
     import hyperscan
@@ -142,21 +143,26 @@ def token_line(form: Form) -> bytes:
     return _SPACE_RUN.sub(b" ", b" " + data.translate(TOKEN_BYTES) + b" ")
 
 
-def prepared_line(prepared: str, kind: int) -> bytes | None:
-    """What ``Prefilter.presence`` scans for a form of ``prepared`` text, built without the form; None when
-    the text may hold a URL or e-mail address to mask (then the form does it)."""
+def prepared_line(prepared: str, kind: int) -> tuple[bytes, bool]:
+    """What ``Prefilter.presence`` scans for a form of ``prepared`` text, built without the form, and whether
+    a URL or e-mail address was masked on the way (then required literals must be checked on the text)."""
+    masked = False
     if kind in (SIMPLE, PLAIN):
         data = prepared.encode() if kind == PLAIN or prepared.isascii() else prepared.encode("ascii", "replace")
         if data.find(b"@") >= 0 or data.find(b"://") >= 0 or data.find(b"www.") >= 0:
-            return None
-    elif "@" in prepared or "://" in prepared or "www." in prepared:
-        return None
+            text = mask_urls(prepared)
+            if text is not prepared:
+                masked, prepared = True, text
+                data = text.encode() if kind == PLAIN or text.isascii() else text.encode("ascii", "replace")
     else:
+        if "@" in prepared or "://" in prepared or "www." in prepared:
+            text = mask_urls(prepared)
+            masked, prepared = text is not prepared, text
         data = NON_WORD_RUN_RE.sub(" ", prepared).encode("utf-8", "surrogatepass")
     line = _SPACE_RUN.sub(b" ", b" " + data.translate(TOKEN_BYTES) + b" ")
     if kind == OTHER and UNSPACED_CHAR_RE.search(prepared) is not None:
         line += b"\n" + prepared.encode("utf-8", "surrogatepass")
-    return line
+    return line, masked
 
 
 class PrefilterBuilder:

@@ -29,6 +29,8 @@ SEPARATORS = [
     "é",
     "\u200b",
     " https://pay.example/bank ",
+    " me@bank.example ",
+    "www.pay.example",
     "!",
 ]
 KEYWORDS = st.one_of(
