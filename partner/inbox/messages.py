@@ -32,7 +32,7 @@ from partner.inbox.http import (
 )
 from partner.inbox.models import CONVERSATIONS, MESSAGES
 from partner.inbox.rules import check_content, check_window, rules_for
-from partner.inbox.schemas import MAX_ID, MessageList, MessageOut, MessageQuery, ReplyCreate
+from partner.inbox.schemas import MAX_ID, MessageList, MessageOut, MessageQuery, MessageTag, ReplyCreate
 from partner.platforms.base import DeliveryStatus, Direction
 from partner.store.models import utcnow
 from partner.store.queue import JOBS, job_row
@@ -60,12 +60,17 @@ def message_out(row: Row[Any]) -> MessageOut:
         reply_to=row.reply_to,
         flags=row.flags if isinstance(row.flags, dict) else None,
         author_user_id=author if isinstance(author, int) else None,
+        message_tag=_tag(extra.get("message_tag")),
         deleted=deleted,
         sent_at=row.sent_at,
         created_at=row.created_at,
         status_at=row.status_at,
         edited_at=row.edited_at,
     )
+
+
+def _tag(value: object) -> MessageTag | None:
+    return "HUMAN_AGENT" if value == "HUMAN_AGENT" else None
 
 
 _CONVERSATION = sa.select(
@@ -115,6 +120,8 @@ def _check_shape(body: ReplyCreate) -> None:
     if body.private:
         if body.text is None or body.media_url is not None or body.media_type is not None:
             raise ApiError(422, "invalid", "a private note is text only", field="text")
+        if body.message_tag is not None:
+            raise ApiError(422, "invalid", "a private note is never sent, so it takes no tag", field="message_tag")
         return
     if (body.media_url is None) != (body.media_type is None):
         field = "media_type" if body.media_type is None else "media_url"
@@ -136,7 +143,7 @@ async def create_message(request: web.Request) -> web.Response:
         if not body.private:
             check_content(conversation.platform, text, body.media_type)
             replies = await _replies_since(connection, conversation)
-            check_window(conversation.platform, conversation.last_inbound_at, now, replies)
+            check_window(conversation.platform, conversation.last_inbound_at, now, replies, body.message_tag)
         values = _message_values(conversation, principal, body, text, now)
         row = (await connection.execute(sa.insert(MESSAGES).values(**values).returning(*MESSAGES.c))).one()
         touched: dict[str, datetime] = {"updated_at": now}
@@ -172,6 +179,8 @@ def _message_values(
     extra: dict[str, Any] = {"author_user_id": principal.user_id}
     if conversation.platform == "line" and not body.private:
         extra["line_retry_key"] = str(uuid.uuid4())  # the same key on every retry: LINE sends the push once
+    if body.message_tag is not None:
+        extra["message_tag"] = body.message_tag
     media = {"url": body.media_url, "type": body.media_type} if body.media_url else None
     return {
         "workspace_id": conversation.workspace_id,

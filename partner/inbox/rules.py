@@ -3,8 +3,9 @@ why a reply cannot go out instead of finding a failed message later.
 
 * WhatsApp: text up to 4096 characters; free-form messages only within 24 h of the contact's last message, after
   that only an approved template.
-* Messenger: text up to 2000 characters, text and attachment in separate messages; 24 h, after that only the
-  HUMAN_AGENT tag (7 days, needs Meta's App Review).
+* Messenger: text up to 2000 characters, text and attachment in separate messages; 24 h, after that only a
+  human agent's reply sent with the HUMAN_AGENT tag, for 7 days (the page needs Meta's human_agent permission,
+  so the agent asks for it per reply with ``message_tag``; auto-replies never use it).
 * LINE: text up to 5000 characters, images only by URL; no window (a reply token for about a minute, then push).
 * TikTok: text up to 6000 characters, no media by URL; 48 h after the contact's last message and at most 10
   messages in that time.
@@ -30,6 +31,8 @@ class PlatformRules:
     media_types: frozenset[str]
     captioned_media: frozenset[str]  # media types that may carry the text as a caption
     replies_per_window: int | None = None
+    tag: str | None = None  # the message tag that extends the window for human agents
+    tagged_window: timedelta | None = None
 
 
 RULES: dict[str, PlatformRules] = {
@@ -45,10 +48,13 @@ RULES: dict[str, PlatformRules] = {
         label="Messenger",
         text_limit=2000,
         window=24 * HOUR,
-        outside_window="Messenger then allows only messages tagged HUMAN_AGENT, for 7 days after the contact's last "
-        "message; this inbox does not send HUMAN_AGENT messages yet (the tag needs Meta's App Review)",
+        outside_window="Messenger then accepts only a human agent's reply tagged HUMAN_AGENT, for 7 days after the "
+        'contact\'s last message: send it with "message_tag": "HUMAN_AGENT" (the page needs Meta\'s human_agent '
+        "permission)",
         media_types=frozenset({"image", "video", "audio", "document"}),
         captioned_media=frozenset(),
+        tag="HUMAN_AGENT",
+        tagged_window=7 * 24 * HOUR,
     ),
     "line": PlatformRules(
         label="LINE",
@@ -75,6 +81,7 @@ def rules_for(platform: str) -> PlatformRules:
 
 
 def reply_window(platform: str, last_inbound_at: datetime | None, now: datetime) -> ReplyWindow:
+    """The free-form window (what auto-replies follow), and for Messenger how long a tagged reply may still go."""
     rules = rules_for(platform)
     if rules.window is None:
         return ReplyWindow(open=True, closes_at=None, rule=f"{rules.label} has no reply window")
@@ -83,7 +90,8 @@ def reply_window(platform: str, last_inbound_at: datetime | None, now: datetime)
     if last_inbound_at is None:
         return ReplyWindow(open=False, closes_at=None, rule=rule)
     closes_at = last_inbound_at + rules.window
-    return ReplyWindow(open=now < closes_at, closes_at=closes_at, rule=rule)
+    tagged_until = last_inbound_at + rules.tagged_window if rules.tagged_window is not None else None
+    return ReplyWindow(open=now < closes_at, closes_at=closes_at, rule=rule, human_agent_until=tagged_until)
 
 
 def check_content(platform: str, text: str | None, media_type: str | None) -> None:
@@ -115,9 +123,14 @@ def check_content(platform: str, text: str | None, media_type: str | None) -> No
         )
 
 
-def check_window(platform: str, last_inbound_at: datetime | None, now: datetime, replies_since: int) -> None:
+def check_window(
+    platform: str, last_inbound_at: datetime | None, now: datetime, replies_since: int, tag: str | None = None
+) -> None:
     """409 outside the platform's window, saying why and what the platform would accept instead."""
     rules = rules_for(platform)
+    if tag is not None:
+        _check_tagged(rules, tag, last_inbound_at, now)
+        return
     window = reply_window(platform, last_inbound_at, now)
     if not window.open:
         closed = window.closes_at.isoformat(timespec="seconds") if window.closes_at else None
@@ -132,4 +145,21 @@ def check_window(platform: str, last_inbound_at: datetime | None, now: datetime,
             409,
             "reply_limit",
             f"{rules.label} accepts at most {rules.replies_per_window} messages until the contact writes again",
+        )
+
+
+def _check_tagged(rules: PlatformRules, tag: str, last_inbound_at: datetime | None, now: datetime) -> None:
+    """A tagged reply: 422 where the platform has no such tag, 409 once its longer window closed too."""
+    if rules.tag != tag or rules.tagged_window is None:
+        raise ApiError(422, "invalid", f"{rules.label} replies cannot carry the {tag} tag", field="message_tag")
+    if last_inbound_at is None:
+        raise ApiError(409, "window_closed", f"{tag} replies answer a contact, and this one has not written yet.")
+    closes_at = last_inbound_at + rules.tagged_window
+    if now >= closes_at:
+        days = rules.tagged_window.days
+        raise ApiError(
+            409,
+            "window_closed",
+            f"{rules.label} accepts {tag} replies within {days} days of the contact's last message, and that "
+            f"closed at {closes_at.isoformat(timespec='seconds')}. Nothing can be sent until the contact writes again.",
         )

@@ -31,6 +31,7 @@ Status = Literal["open", "pending", "resolved", "snoozed"]
 Priority = Literal["low", "medium", "high", "urgent"]
 Platform = Literal["whatsapp", "messenger", "line", "tiktok"]
 MediaType = Literal["image", "video", "audio", "document"]
+MessageTag = Literal["HUMAN_AGENT"]
 RoleName = Literal["admin", "agent", "viewer"]
 Availability = Literal["online", "busy", "offline"]
 
@@ -244,6 +245,11 @@ class ReplyWindow(BaseModel):
     open: bool
     closes_at: datetime | None = Field(description="null when the platform has no window or it never opened")
     rule: str
+    human_agent_until: datetime | None = Field(
+        default=None,
+        description="Messenger: until then an agent may still reply with message_tag HUMAN_AGENT (7 days after "
+        "the contact's last message); null on other platforms",
+    )
 
 
 class ConversationOut(BaseModel):
@@ -320,6 +326,7 @@ class MessageOut(BaseModel):
     reply_to: str | None
     flags: dict[str, Any] | None
     author_user_id: int | None = Field(description="the agent who wrote an outbound message or note")
+    message_tag: MessageTag | None = Field(default=None, description="the Messenger tag the reply was sent with")
     deleted: bool
     sent_at: datetime
     created_at: datetime
@@ -337,6 +344,12 @@ class ReplyCreate(Input):
     media_url: Text | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
     media_type: MediaType | None = None
     private: Flag = Field(default=False, description="an internal note: stored, never sent")
+    message_tag: MessageTag | None = Field(
+        default=None,
+        description="Messenger only: HUMAN_AGENT sends the reply as a human agent's answer, allowed for 7 days "
+        "after the contact's last message (the 24 h window then no longer applies). The page needs Meta's "
+        "human_agent permission (App Review); never for promotional content.",
+    )
 
 
 # --- labels, canned responses, settings -------------------------------------------------------------------------

@@ -158,6 +158,7 @@ def _load(connection: Connection, message_id: int, now: datetime) -> tuple[Deliv
         media_type=media.get("type"),
         reply_token=reply_token,
         idempotency_key=extra.get("line_retry_key"),
+        tag=tag if isinstance(tag := extra.get("message_tag"), str) else None,
     )
     return Delivery(message_id, row.channel_id, extra["send_attempts"], message), platform
 

@@ -171,6 +171,7 @@ class OutboundMessage:
     reply_to: str | None = None
     reply_token: str | None = None  # LINE: use reply while valid, else push
     idempotency_key: str | None = None  # LINE X-Line-Retry-Key (a UUID)
+    tag: str | None = None  # Messenger message tag (HUMAN_AGENT) for a reply outside the 24 h window
 
 
 @dataclass(frozen=True, slots=True)

@@ -602,7 +602,8 @@ _ATTACHMENT_TYPES: Mapping[str, str] = {"image": "image", "video": "video", "aud
 
 
 class Sender:
-    """Replies through ``POST {base}{page_id}/messages?access_token=...`` with ``messaging_type: RESPONSE``.
+    """Replies through ``POST {base}{page_id}/messages?access_token=...`` with ``messaging_type: RESPONSE``, or
+    ``MESSAGE_TAG`` with the message's tag (HUMAN_AGENT) when it has one.
 
     ``channel_key`` is the page id and ``access_token`` the page access token. A text and an attachment cannot
     share one Messenger message, and sending two would duplicate the first on a retry, so that combination is
@@ -633,7 +634,11 @@ class Sender:
 
 
 def build_payload(msg: OutboundMessage) -> dict[str, Any]:
-    return {"recipient": {"id": msg.recipient}, "messaging_type": "RESPONSE", "message": _message_body(msg)}
+    payload: dict[str, Any] = {"recipient": {"id": msg.recipient}, "messaging_type": "RESPONSE"}
+    if msg.tag is not None:  # outside the 24 h window: a human agent's answer (HUMAN_AGENT, 7 days)
+        payload.update(messaging_type="MESSAGE_TAG", tag=msg.tag)
+    payload["message"] = _message_body(msg)
+    return payload
 
 
 def _message_body(msg: OutboundMessage) -> dict[str, Any]:

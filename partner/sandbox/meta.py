@@ -25,6 +25,7 @@ WHATSAPP_TYPES = frozenset(
      "interactive", "reaction"}
 )  # fmt: skip
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
+MESSAGE_TAGS = ("CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT")
 
 
 class GraphError(Exception):
@@ -176,6 +177,8 @@ def _messenger_type(body: dict[str, Any]) -> None:
         raise _param_error("param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}.")
     if kind == "MESSAGE_TAG" and not isinstance(body.get("tag"), str):
         raise _param_error("param tag is required when messaging_type is MESSAGE_TAG.")
+    if kind == "MESSAGE_TAG" and body["tag"] not in MESSAGE_TAGS:
+        raise _param_error("param tag must be one of {" + ", ".join(MESSAGE_TAGS) + "}.")
 
 
 def _messenger_message(message: object) -> None:

@@ -168,8 +168,48 @@ async def test_whatsapp_window_closed_says_a_template_is_needed(client: Client, 
 async def test_messenger_window_closed_names_human_agent(client: Client, shop: Workspace) -> None:
     conversation_id = await add_conversation(client, shop, "messenger", last_inbound_at=utcnow() - timedelta(days=2))
     body = await _reply(client, shop, conversation_id, {"text": "hello?"}, status=409)
-    assert "HUMAN_AGENT" in body["error"]["message"]
-    assert "not send" in body["error"]["message"]
+    assert body["error"]["code"] == "window_closed"
+    assert '"message_tag": "HUMAN_AGENT"' in body["error"]["message"]
+    assert await _jobs(client) == []
+
+
+async def test_messenger_human_agent_reply_within_seven_days(
+    client: Client, shop: Workspace, sandbox: TestServer
+) -> None:
+    last_inbound = utcnow() - timedelta(days=2)
+    conversation_id = await add_conversation(client, shop, "messenger", last_inbound_at=last_inbound)
+    shown = await json_of(
+        await client.get(f"/api/v1/conversations/{conversation_id}", headers=shop.headers("agent")), 200
+    )
+    assert shown["reply_window"]["open"] is False
+    until = shown["reply_window"]["human_agent_until"]
+    assert until.startswith((last_inbound + timedelta(days=7)).isoformat(timespec="seconds")[:16])
+    created = await _reply(client, shop, conversation_id, {"text": "Sorry for the wait", "message_tag": "HUMAN_AGENT"})
+    assert created["message_tag"] == "HUMAN_AGENT"
+    await _run_jobs(client)
+    [sent] = _state(sandbox).sent_messages
+    assert (sent["body"]["messaging_type"], sent["body"]["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    assert (await _message(client, created["id"])).delivery_status == "sent"
+    untagged = await _reply(client, shop, conversation_id, {"text": "and this?"}, status=409)
+    assert untagged["error"]["code"] == "window_closed"
+
+
+async def test_human_agent_tag_has_limits(client: Client, shop: Workspace) -> None:
+    tagged = {"text": "hello?", "message_tag": "HUMAN_AGENT"}
+    old = await add_conversation(client, shop, "messenger", last_inbound_at=utcnow() - timedelta(days=8))
+    body = await _reply(client, shop, old, tagged, status=409)
+    assert "7 days" in body["error"]["message"]
+    never = await add_conversation(client, shop, "messenger", contact="24000000000009", last_inbound_at=None)
+    assert (await _reply(client, shop, never, tagged, status=409))["error"]["code"] == "window_closed"
+    whatsapp = await add_conversation(client, shop, "whatsapp")
+    body = await _reply(client, shop, whatsapp, tagged, status=422)
+    assert (body["error"]["code"], body["error"]["field"]) == ("invalid", "message_tag")
+    recent = await add_conversation(client, shop, "messenger", contact="24000000000010")
+    note = await _reply(client, shop, recent, {**tagged, "private": True}, status=422)
+    assert note["error"]["field"] == "message_tag"
+    unknown = await _reply(client, shop, recent, {"text": "x", "message_tag": "PROMOTION"}, status=422)
+    assert unknown["error"]["field"] == "message_tag"
+    assert await _jobs(client) == []
 
 
 async def test_line_has_no_window(client: Client, shop: Workspace) -> None:

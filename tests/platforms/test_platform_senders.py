@@ -204,6 +204,17 @@ async def test_messenger_sends_text_with_the_token_as_a_query_parameter(
     }
 
 
+async def test_messenger_sends_a_tagged_reply_as_message_tag(session: aiohttp.ClientSession, api: FakeApi) -> None:
+    api.reply(200, {"recipient_id": "987654321432", "message_id": "m_TAGGED"})
+    await fb_sender(session, api).send(OutboundMessage(recipient="987654321432", text="Sorry", tag="HUMAN_AGENT"))
+    assert api.only_request.body == {
+        "recipient": {"id": "987654321432"},
+        "messaging_type": "MESSAGE_TAG",
+        "tag": "HUMAN_AGENT",
+        "message": {"text": "Sorry"},
+    }
+
+
 async def test_messenger_sends_an_attachment_by_url(session: aiohttp.ClientSession, api: FakeApi) -> None:
     msg = OutboundMessage(recipient="987654321432", media_url="https://x.test/f.pdf", media_type="document")
     await fb_sender(session, api).send(msg)

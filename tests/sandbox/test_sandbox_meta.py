@@ -106,6 +106,12 @@ class TestMessenger:
         assert body["recipient_id"] == "PSID-1"
         assert body["message_id"].startswith("m_")
 
+    async def test_human_agent_tag_is_accepted(self, sandbox: Client) -> None:
+        tagged = {**self.message(), "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        status, body = await post(sandbox, MESSENGER, tagged, params={"access_token": DEFAULT_META_TOKEN})
+        assert status == 200
+        assert body["message_id"].startswith("m_")
+
     async def test_sender_action_has_no_message_id(self, sandbox: Client) -> None:
         action = {"recipient": {"id": "PSID-1"}, "sender_action": "typing_on"}
         status, body = await post(sandbox, MESSENGER, action, params={"access_token": DEFAULT_META_TOKEN})
@@ -120,6 +126,7 @@ class TestMessenger:
             ({"message": None}, "Must send either message or sender_action"),
             ({"messaging_type": "PROMO"}, "messaging_type must be one of"),
             ({"messaging_type": "MESSAGE_TAG"}, "param tag is required"),
+            ({"messaging_type": "MESSAGE_TAG", "tag": "PROMOTION"}, "param tag must be one of"),
         ],
     )
     async def test_invalid_parameters(self, sandbox: Client, mutate: dict[str, Any], fragment: str) -> None:
