@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from partner.client_ip import Network, parse_networks
+
 DEFAULT_TIKTOK_API_BASE = "https://business-api.tiktok.com/open_api/v1.3/"
 DEFAULT_TIKTOK_PORTAL_URL = "https://business-api.tiktok.com/portal/auth"
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v21.0/"
@@ -67,6 +69,7 @@ class Settings:
     shutdown_timeout_seconds: float = 10.0
     run_workers: bool = True
     crm_allow_http: bool = False  # CRM webhooks to plain-http URLs beyond loopback (a private network's CRM)
+    trusted_proxies: tuple[Network, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_timeout_seconds=reader.number("PARTNER_SHUTDOWN_TIMEOUT_SECONDS", 10.0, float, minimum=0),
         run_workers=reader.boolean("PARTNER_RUN_WORKERS", default=True),
         crm_allow_http=reader.boolean("PARTNER_CRM_ALLOW_HTTP", default=False),
+        trusted_proxies=_trusted_proxies(reader),
     )
 
 
@@ -220,6 +224,13 @@ def _development_secret_key(state_dir: Path) -> str:
     except OSError as error:
         raise SettingsError("PARTNER_SECRET_KEY", f"not set and cannot keep one in {key_file}: {error}") from None
     return key
+
+
+def _trusted_proxies(reader: _Reader) -> tuple[Network, ...]:
+    try:
+        return parse_networks(reader.text("PARTNER_TRUSTED_PROXIES", ""))
+    except ValueError as error:
+        raise SettingsError("PARTNER_TRUSTED_PROXIES", str(error)) from None
 
 
 def _keywords_dir(reader: _Reader) -> Path:

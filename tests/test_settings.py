@@ -36,6 +36,11 @@ class TestDefaults:
         settings = load_settings(_env(tmp_path, PARTNER_DATABASE_URL="postgres://u:p@db:5432/partner"))
         assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/partner"
 
+    def test_trusted_proxies_are_networks(self, tmp_path: Path) -> None:
+        settings = load_settings(_env(tmp_path, PARTNER_TRUSTED_PROXIES="10.0.0.0/8,127.0.0.1"))
+        assert [str(network) for network in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
+        assert load_settings(_env(tmp_path)).trusted_proxies == ()
+
     def test_api_base_gets_a_trailing_slash(self, tmp_path: Path) -> None:
         settings = load_settings(_env(tmp_path, PARTNER_TIKTOK_API_BASE="http://127.0.0.1:9000/open_api/v1.3"))
         assert settings.tiktok_api_base == "http://127.0.0.1:9000/open_api/v1.3/"
@@ -57,6 +62,7 @@ class TestDefaults:
         ("PARTNER_ADMIN_TOKEN", "short", "at least 16 characters"),
         ("PARTNER_RUN_WORKERS", "maybe", "must be true or false"),
         ("PARTNER_MAX_BODY_BYTES", "10", "at least 1024"),
+        ("PARTNER_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal", "'proxy.internal' is not an IP address"),
     ],
 )
 def test_wrong_values_name_the_variable(tmp_path: Path, variable: str, value: str, message: str) -> None:

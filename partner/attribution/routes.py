@@ -35,6 +35,7 @@ from partner.attribution.links import LINKABLE_PLATFORMS, destination_for, redir
 from partner.attribution.matching import insert_unless_taken, link_stats, record_clicks
 from partner.attribution.models import TRACKING_LINKS
 from partner.channels import CHANNELS
+from partner.client_ip import client_ip
 from partner.openapi import (
     BodyId,
     Endpoint,
@@ -204,7 +205,7 @@ async def follow_link(request: web.Request) -> web.StreamResponse:
         "code": mint_code(),
         "ttclid": _ttclid(request.query, target.link_id),
         "params": _extra_params(request.query, target.link_id),
-        "ip": (request.remote or "")[:64] or None,
+        "ip": (client_ip(request, request.app[settings_key].trusted_proxies) or "")[:64] or None,
         "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH] or None,
         "clicked_at": now,
         "expires_at": now + target.match_window,

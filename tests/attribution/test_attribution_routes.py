@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from ipaddress import ip_network
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -207,6 +209,23 @@ async def test_click_stores_ttclid_time_ip_user_agent_and_window(client: Client)
     assert (stored.expires_at - stored.clicked_at).days == 5
     assert stored.used_at is None
     assert stored.params is None
+
+
+async def test_click_behind_a_trusted_proxy_stores_the_forwarded_address(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
+    proxied = await attribution_client(aiohttp_client, replace(settings, trusted_proxies=(ip_network("127.0.0.0/8"),)))
+    created = await whatsapp_link(proxied)
+    await click(proxied, created["slug"], "", **{"X-Forwarded-For": "6.6.6.6, 198.51.100.20"})
+    (stored,) = await clicks(proxied)
+    assert stored.ip == "198.51.100.20"
+
+
+async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(client: Client) -> None:
+    created = await whatsapp_link(client)
+    await click(client, created["slug"], "", **{"X-Forwarded-For": "198.51.100.20"})
+    (stored,) = await clicks(client)
+    assert stored.ip == "127.0.0.1"
 
 
 async def test_click_without_ttclid_still_redirects_unattributed(client: Client) -> None:
