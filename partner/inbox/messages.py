@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,8 +32,16 @@ from partner.inbox.http import (
     path_id,
 )
 from partner.inbox.models import CONVERSATIONS, MESSAGES
-from partner.inbox.rules import check_content, check_window, rules_for
-from partner.inbox.schemas import MAX_ID, MessageList, MessageOut, MessageQuery, MessageTag, ReplyCreate
+from partner.inbox.rules import check_content, check_template, check_window, rules_for
+from partner.inbox.schemas import (
+    MAX_ID,
+    MessageList,
+    MessageOut,
+    MessageQuery,
+    MessageTag,
+    ReplyCreate,
+    TemplateMessage,
+)
 from partner.platforms.base import DeliveryStatus, Direction
 from partner.store.models import utcnow
 from partner.store.queue import JOBS, job_row
@@ -61,6 +70,7 @@ def message_out(row: Row[Any]) -> MessageOut:
         flags=row.flags if isinstance(row.flags, dict) else None,
         author_user_id=author if isinstance(author, int) else None,
         message_tag=_tag(extra.get("message_tag")),
+        template=_template(extra.get("template")),
         deleted=deleted,
         sent_at=row.sent_at,
         created_at=row.created_at,
@@ -71,6 +81,15 @@ def message_out(row: Row[Any]) -> MessageOut:
 
 def _tag(value: object) -> MessageTag | None:
     return "HUMAN_AGENT" if value == "HUMAN_AGENT" else None
+
+
+def _template(value: object) -> TemplateMessage | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return TemplateMessage.model_validate(value)
+    except ValidationError:  # not written by this version: shown without it rather than failing the page
+        return None
 
 
 _CONVERSATION = sa.select(
@@ -120,8 +139,15 @@ def _check_shape(body: ReplyCreate) -> None:
     if body.private:
         if body.text is None or body.media_url is not None or body.media_type is not None:
             raise ApiError(422, "invalid", "a private note is text only", field="text")
+        if body.message_tag is not None or body.template is not None:
+            field = "message_tag" if body.message_tag is not None else "template"
+            raise ApiError(422, "invalid", f"a private note is never sent, so it takes no {field}", field=field)
+        return
+    if body.template is not None:
+        if body.text is not None or body.media_url is not None or body.media_type is not None:
+            raise ApiError(422, "invalid", "a template is sent on its own, without text or media", field="template")
         if body.message_tag is not None:
-            raise ApiError(422, "invalid", "a private note is never sent, so it takes no tag", field="message_tag")
+            raise ApiError(422, "invalid", "a template takes no message tag", field="message_tag")
         return
     if (body.media_url is None) != (body.media_type is None):
         field = "media_type" if body.media_type is None else "media_url"
@@ -140,7 +166,9 @@ async def create_message(request: web.Request) -> web.Response:
         conversation = await _conversation(connection, principal, conversation_id)
         text = await expand_shortcut(connection, conversation.workspace_id, body.text)
         now = utcnow()
-        if not body.private:
+        if body.template is not None:
+            check_template(conversation.platform)  # templates are what the platform takes outside its window
+        elif not body.private:
             check_content(conversation.platform, text, body.media_type)
             replies = await _replies_since(connection, conversation)
             check_window(conversation.platform, conversation.last_inbound_at, now, replies, body.message_tag)
@@ -181,6 +209,8 @@ def _message_values(
         extra["line_retry_key"] = str(uuid.uuid4())  # the same key on every retry: LINE sends the push once
     if body.message_tag is not None:
         extra["message_tag"] = body.message_tag
+    if body.template is not None:
+        extra["template"] = body.template.model_dump()
     media = {"url": body.media_url, "type": body.media_type} if body.media_url else None
     return {
         "workspace_id": conversation.workspace_id,
@@ -188,7 +218,7 @@ def _message_values(
         "channel_id": conversation.channel_id,
         "contact_id": conversation.contact_id,
         "direction": Direction.OUTBOUND.value,
-        "message_type": body.media_type or "text",
+        "message_type": "template" if body.template is not None else body.media_type or "text",
         "text": text,
         "media": media,
         "delivery_status": None if body.private else DeliveryStatus.PENDING.value,

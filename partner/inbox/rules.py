@@ -2,7 +2,7 @@
 why a reply cannot go out instead of finding a failed message later.
 
 * WhatsApp: text up to 4096 characters; free-form messages only within 24 h of the contact's last message, after
-  that only an approved template.
+  that only an approved template (``template``: name, language, body parameters), which may go at any time.
 * Messenger: text up to 2000 characters, text and attachment in separate messages; 24 h, after that only a
   human agent's reply sent with the HUMAN_AGENT tag, for 7 days (the page needs Meta's human_agent permission,
   so the agent asks for it per reply with ``message_tag``; auto-replies never use it).
@@ -40,7 +40,8 @@ RULES: dict[str, PlatformRules] = {
         label="WhatsApp",
         text_limit=4096,
         window=24 * HOUR,
-        outside_window="WhatsApp then accepts only an approved message template, which this inbox cannot send yet",
+        outside_window='WhatsApp then accepts only an approved message template: send one with "template": '
+        '{"name": ..., "language": ..., "parameters": [...]}',
         media_types=frozenset({"image", "video", "audio", "document"}),
         captioned_media=frozenset({"image", "video", "document"}),
     ),
@@ -92,6 +93,13 @@ def reply_window(platform: str, last_inbound_at: datetime | None, now: datetime)
     closes_at = last_inbound_at + rules.window
     tagged_until = last_inbound_at + rules.tagged_window if rules.tagged_window is not None else None
     return ReplyWindow(open=now < closes_at, closes_at=closes_at, rule=rule, human_agent_until=tagged_until)
+
+
+def check_template(platform: str) -> None:
+    """422 unless the platform has message templates (WhatsApp)."""
+    if platform != "whatsapp":
+        label = rules_for(platform).label
+        raise ApiError(422, "invalid", f"{label} has no message templates; only WhatsApp has", field="template")
 
 
 def check_content(platform: str, text: str | None, media_type: str | None) -> None:

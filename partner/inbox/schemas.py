@@ -327,6 +327,7 @@ class MessageOut(BaseModel):
     flags: dict[str, Any] | None
     author_user_id: int | None = Field(description="the agent who wrote an outbound message or note")
     message_tag: MessageTag | None = Field(default=None, description="the Messenger tag the reply was sent with")
+    template: TemplateMessage | None = Field(default=None, description="the WhatsApp template the reply was")
     deleted: bool
     sent_at: datetime
     created_at: datetime
@@ -339,11 +340,28 @@ class MessageList(BaseModel):
     next_cursor: str | None
 
 
+class TemplateMessage(Input):
+    """A WhatsApp message template approved in the business's WhatsApp Manager."""
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(
+        min_length=2, max_length=15, pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$", description="e.g. en_US, id"
+    )
+    parameters: list[Annotated[Text, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=100, description="values for the body's {{1}}, {{2}}... in order"
+    )
+
+
 class ReplyCreate(Input):
     text: Text | None = Field(default=None, min_length=1, max_length=20000, description="checked per platform")
     media_url: Text | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
     media_type: MediaType | None = None
     private: Flag = Field(default=False, description="an internal note: stored, never sent")
+    template: TemplateMessage | None = Field(
+        default=None,
+        description="WhatsApp only: send an approved template instead of text or media; allowed outside the 24 h "
+        "window, which is what WhatsApp accepts once it closed",
+    )
     message_tag: MessageTag | None = Field(
         default=None,
         description="Messenger only: HUMAN_AGENT sends the reply as a human agent's answer, allowed for 7 days "

@@ -32,7 +32,7 @@ from partner.channels import CHANNELS, ChannelInfo
 from partner.inbox.models import CONVERSATIONS, MESSAGES
 from partner.ingest.apply import CONTACTS
 from partner.platforms import get_platform
-from partner.platforms.base import DeliveryStatus, Direction, OutboundMessage, SendError, SendResult
+from partner.platforms.base import DeliveryStatus, Direction, OutboundMessage, SendError, SendResult, Template
 from partner.platforms.line import ReplyTokenError
 from partner.store.models import utcnow
 from partner.worker import PermanentJobError
@@ -159,8 +159,16 @@ def _load(connection: Connection, message_id: int, now: datetime) -> tuple[Deliv
         reply_token=reply_token,
         idempotency_key=extra.get("line_retry_key"),
         tag=tag if isinstance(tag := extra.get("message_tag"), str) else None,
+        template=_template(extra.get("template")),
     )
     return Delivery(message_id, row.channel_id, extra["send_attempts"], message), platform
+
+
+def _template(stored: object) -> Template | None:
+    if not isinstance(stored, dict):
+        return None
+    parameters = stored.get("parameters") or []
+    return Template(str(stored.get("name")), str(stored.get("language")), tuple(str(value) for value in parameters))
 
 
 def _platform(connection: Connection, conversation_id: int) -> str:

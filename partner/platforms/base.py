@@ -161,6 +161,15 @@ def utc_from_millis(value: Any) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """A WhatsApp message template by name and language, with its body parameters in order."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """What the inbox asks a platform sender to deliver."""
 
@@ -172,6 +181,7 @@ class OutboundMessage:
     reply_token: str | None = None  # LINE: use reply while valid, else push
     idempotency_key: str | None = None  # LINE X-Line-Retry-Key (a UUID)
     tag: str | None = None  # Messenger message tag (HUMAN_AGENT) for a reply outside the 24 h window
+    template: Template | None = None  # WhatsApp: an approved template instead of text or media
 
 
 @dataclass(frozen=True, slots=True)

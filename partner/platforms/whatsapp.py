@@ -57,6 +57,7 @@ from partner.platforms.base import (
     Referral,
     SendError,
     SendResult,
+    Template,
     utc_from_seconds,
 )
 
@@ -719,6 +720,8 @@ def build_payload(msg: OutboundMessage) -> dict[str, Any]:
 
 
 def _body(msg: OutboundMessage) -> dict[str, Any]:
+    if msg.template is not None:
+        return {"type": "template", "template": _template(msg.template)}
     if msg.media_url is None:
         if not msg.text:
             raise SendError("nothing to send: no text and no media", retryable=False)
@@ -732,6 +735,15 @@ def _body(msg: OutboundMessage) -> dict[str, Any]:
             raise SendError(f"WhatsApp {media_type} messages take no caption; send the text apart", retryable=False)
         media["caption"] = msg.text
     return {"type": media_type, media_type: media}
+
+
+def _template(template: Template) -> dict[str, Any]:
+    """Name, language and the body's parameters; a template without placeholders sends no components."""
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if template.parameters:
+        parameters = [{"type": "text", "text": value} for value in template.parameters]
+        body["components"] = [{"type": "body", "parameters": parameters}]
+    return body
 
 
 def _sent_message_id(reply: HttpReply) -> str | None:

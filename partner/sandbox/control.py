@@ -327,6 +327,16 @@ def _string_set(key: str, attribute: str) -> Callable[[object], Applier]:
     return parse
 
 
+def _whatsapp_templates(value: object) -> Applier:
+    templates: dict[tuple[str, str], int] = {}
+    for item in _objects(value, "whatsapp_templates"):
+        count = item.get("body_parameters", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100:
+            raise ConfigError("body_parameters must be an integer from 0 to 100")
+        templates[(_field(item, "name"), _field(item, "language"))] = count
+    return lambda state: state.whatsapp_templates.update(templates)
+
+
 def _line_reply_tokens(value: object) -> Applier:
     tokens = _strings(value, "line_reply_tokens")
     return lambda state: state.add_line_reply_tokens(tokens)
@@ -349,6 +359,7 @@ _CONFIG_PARSERS: dict[str, Callable[[object], Applier]] = {
     "meta_tokens": _string_set("meta_tokens", "meta_tokens"),
     "whatsapp_phone_number_ids": _string_set("whatsapp_phone_number_ids", "whatsapp_phone_number_ids"),
     "messenger_page_ids": _string_set("messenger_page_ids", "messenger_page_ids"),
+    "whatsapp_templates": _whatsapp_templates,
     "line_channel_tokens": _string_set("line_channel_tokens", "line_channel_tokens"),
     "line_reply_tokens": _line_reply_tokens,
     "auto_approve": _flag("auto_approve"),

@@ -109,7 +109,7 @@ def _whatsapp(state: SandboxState, phone_number_id: str, body: dict[str, Any]) -
             raise _param_error("The parameter message_id is required.")
         return {"success": True}
     contact = _whatsapp_contact(body)
-    _whatsapp_content(body)
+    _whatsapp_content(state, body)
     wamid = "wamid." + secrets.token_urlsafe(36)
     state.sent_messages.append(
         {"platform": "whatsapp", "from": phone_number_id, "to": contact["input"], "id": wamid, "body": body}
@@ -130,7 +130,7 @@ def _whatsapp_contact(body: dict[str, Any]) -> dict[str, str]:
     raise _param_error("The parameter to is required.")
 
 
-def _whatsapp_content(body: dict[str, Any]) -> None:
+def _whatsapp_content(state: SandboxState, body: dict[str, Any]) -> None:
     kind = body.get("type", "text")
     if kind not in WHATSAPP_TYPES:
         raise _param_error(f"Param type must be one of {{{', '.join(sorted(WHATSAPP_TYPES)).upper()}}}.")
@@ -147,6 +147,45 @@ def _whatsapp_content(body: dict[str, Any]) -> None:
             raise _param_error("The parameter text['body'] is required.")
         if len(text) > WHATSAPP_TEXT_LIMIT:
             raise _param_error(f"Param text['body'] must be at most {WHATSAPP_TEXT_LIMIT} characters long.")
+    elif kind == "template":
+        _whatsapp_template(state, content)
+
+
+def _whatsapp_template(state: SandboxState, template: dict[str, Any]) -> None:
+    """An approved template by name and language, with as many body parameters as it has placeholders."""
+    name = template.get("name")
+    if not isinstance(name, str) or not name:
+        raise _param_error("The parameter template['name'] is required.")
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    if not isinstance(code, str) or not code:
+        raise _param_error("The parameter template['language']['code'] is required.")
+    expected = state.whatsapp_templates.get((name, code))
+    if expected is None:
+        raise GraphError(404, 132001, "(#132001) Template name does not exist in the translation")
+    if _template_body_parameters(template.get("components")) != expected:
+        raise GraphError(400, 132000, "(#132000) Number of parameters does not match the expected number of params")
+
+
+def _template_body_parameters(components: object) -> int:
+    if components is None:
+        return 0
+    if not isinstance(components, list) or not all(isinstance(item, dict) for item in components):
+        raise _param_error("Param template['components'] must be an array of objects.")
+    count = 0
+    for component in components:
+        if component.get("type") != "body":
+            continue
+        parameters = component.get("parameters")
+        if not isinstance(parameters, list):
+            raise _param_error("Param template['components'][0]['parameters'] must be an array.")
+        for parameter in parameters:
+            if not isinstance(parameter, dict) or parameter.get("type") != "text":
+                raise _param_error("Param template['components'][0]['parameters'][0]['type'] must be text.")
+            if not isinstance(parameter.get("text"), str) or not parameter["text"]:
+                raise _param_error("The parameter template['components'][0]['parameters'][0]['text'] is required.")
+            count += 1
+    return count
 
 
 # --- Messenger ------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ DEFAULT_MES_ID = "SANDBOX_MES_2"
 DEFAULT_EVENTS_TOKEN = "sandbox-events-token"  # noqa: S105 - published sandbox default
 DEFAULT_META_TOKEN = "sandbox-meta-token"  # noqa: S105 - published sandbox default
 DEFAULT_WHATSAPP_PHONE_NUMBER_ID = "100000000000001"
+# Meta's sample template of every new WhatsApp Business account, and one with a placeholder
+DEFAULT_WHATSAPP_TEMPLATES = {("hello_world", "en_US"): 0, ("order_update", "en_US"): 1}
 DEFAULT_MESSENGER_PAGE_ID = "200000000000001"
 DEFAULT_LINE_CHANNEL_TOKEN = "sandbox-line-token"  # noqa: S105 - published sandbox default
 
@@ -86,6 +88,8 @@ class SandboxConfig:
     )
     meta_tokens: set[str] = field(default_factory=lambda: {DEFAULT_META_TOKEN})
     whatsapp_phone_number_ids: set[str] = field(default_factory=lambda: {DEFAULT_WHATSAPP_PHONE_NUMBER_ID})
+    # approved message templates: (name, language code) -> number of body parameters ({{1}}, {{2}}...)
+    whatsapp_templates: dict[tuple[str, str], int] = field(default_factory=lambda: dict(DEFAULT_WHATSAPP_TEMPLATES))
     messenger_page_ids: set[str] = field(default_factory=lambda: {DEFAULT_MESSENGER_PAGE_ID})
     line_channel_tokens: set[str] = field(default_factory=lambda: {DEFAULT_LINE_CHANNEL_TOKEN})
     line_reply_tokens: list[str] = field(default_factory=list)
@@ -277,6 +281,7 @@ class SandboxState:
     faults: Faults | None = None
     meta_tokens: set[str] = field(default_factory=set)
     whatsapp_phone_number_ids: set[str] = field(default_factory=set)
+    whatsapp_templates: dict[tuple[str, str], int] = field(default_factory=dict)
     messenger_page_ids: set[str] = field(default_factory=set)
     line_channel_tokens: set[str] = field(default_factory=set)
     line_reply_tokens: dict[str, float] = field(default_factory=dict)
@@ -293,6 +298,7 @@ class SandboxState:
             state.add_events_token(token)
         state.meta_tokens = set(config.meta_tokens)
         state.whatsapp_phone_number_ids = set(config.whatsapp_phone_number_ids)
+        state.whatsapp_templates = dict(config.whatsapp_templates)
         state.messenger_page_ids = set(config.messenger_page_ids)
         state.line_channel_tokens = set(config.line_channel_tokens)
         state.add_line_reply_tokens(config.line_reply_tokens)
@@ -439,6 +445,10 @@ class SandboxState:
             ],
             "meta_tokens": sorted(redacted(token) for token in self.meta_tokens),
             "whatsapp_phone_number_ids": sorted(self.whatsapp_phone_number_ids),
+            "whatsapp_templates": [
+                {"name": name, "language": language, "body_parameters": count}
+                for (name, language), count in sorted(self.whatsapp_templates.items())
+            ],
             "messenger_page_ids": sorted(self.messenger_page_ids),
             "line_channel_tokens": sorted(redacted(token) for token in self.line_channel_tokens),
             "line_reply_tokens": len(self.line_reply_tokens),

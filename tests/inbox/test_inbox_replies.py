@@ -165,6 +165,65 @@ async def test_whatsapp_window_closed_says_a_template_is_needed(client: Client, 
     assert len(listed["messages"]) == 1  # nothing stored
 
 
+async def test_whatsapp_template_goes_out_after_the_window_closed(
+    client: Client, shop: Workspace, sandbox: TestServer
+) -> None:
+    conversation_id = await add_conversation(client, shop, last_inbound_at=utcnow() - timedelta(days=3))
+    template = {"name": "order_update", "language": "en_US", "parameters": ["#A-1021"]}
+    created = await _reply(client, shop, conversation_id, {"template": template})
+    assert (created["message_type"], created["text"], created["template"]) == ("template", None, template)
+    await _run_jobs(client)
+    [sent] = _state(sandbox).sent_messages
+    assert sent["body"]["type"] == "template"
+    assert sent["body"]["template"]["components"][0]["parameters"] == [{"type": "text", "text": "#A-1021"}]
+    assert (await _message(client, created["id"])).delivery_status == "sent"
+    listed = await json_of(
+        await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=shop.headers("agent")), 200
+    )
+    assert listed["messages"][-1]["template"] == template
+
+
+async def test_a_template_whatsapp_refuses_fails_with_its_reason(
+    client: Client, shop: Workspace, sandbox: TestServer
+) -> None:
+    conversation_id = await add_conversation(client, shop)
+    created = await _reply(client, shop, conversation_id, {"template": {"name": "order_update", "language": "en_US"}})
+    with pytest.raises(PermanentJobError):
+        await job_handlers(client.app)[SEND_JOB]({"message_id": created["id"]})
+    failed = await _message(client, created["id"])
+    assert failed.delivery_status == "failed"
+    assert "132000" in failed.error
+    assert _state(sandbox).sent_messages == []
+
+
+@pytest.mark.parametrize(
+    ("platform", "body", "field"),
+    [
+        ("messenger", {"template": {"name": "hello_world", "language": "en_US"}}, "template"),
+        ("whatsapp", {"template": {"name": "hello_world", "language": "en_US"}, "text": "hi"}, "template"),
+        (
+            "whatsapp",
+            {"template": {"name": "hello_world", "language": "en_US"}, "private": True, "text": "x"},
+            "template",
+        ),
+        ("whatsapp", {"template": {"name": "Hello World", "language": "en_US"}}, "template.name"),
+        ("whatsapp", {"template": {"name": "hello_world", "language": "english"}}, "template.language"),
+        ("whatsapp", {"template": {"name": "hello_world", "language": "en_US", "parameters": [""]}}, None),
+        ("whatsapp", {"template": {"name": "hello_world", "language": "en_US", "colour": "red"}}, None),
+    ],
+)
+async def test_template_validation(
+    client: Client, shop: Workspace, platform: str, body: dict[str, Any], field: str | None
+) -> None:
+    conversation_id = await add_conversation(client, shop, platform, contact="24000000000077")
+    error = (await _reply(client, shop, conversation_id, body, status=422))["error"]
+    if field is not None:
+        assert error["field"] == field
+    else:
+        assert error["field"].startswith("template.")
+    assert await _jobs(client) == []
+
+
 async def test_messenger_window_closed_names_human_agent(client: Client, shop: Workspace) -> None:
     conversation_id = await add_conversation(client, shop, "messenger", last_inbound_at=utcnow() - timedelta(days=2))
     body = await _reply(client, shop, conversation_id, {"text": "hello?"}, status=409)

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from partner.platforms import PLATFORMS, line, messenger, tiktok, whatsapp
-from partner.platforms.base import OutboundMessage, SendError, SendResult
+from partner.platforms.base import OutboundMessage, SendError, SendResult, Template
 
 SECRET_TEXT = "my order 4711 never arrived"  # must never show up in an exception
 TOKEN = "token-under-test"
@@ -202,6 +202,36 @@ async def test_messenger_sends_text_with_the_token_as_a_query_parameter(
         "messaging_type": "RESPONSE",
         "message": {"text": "Hello"},
     }
+
+
+async def test_whatsapp_sends_a_template_with_its_body_parameters(session: aiohttp.ClientSession, api: FakeApi) -> None:
+    api.reply(200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.T"}]})
+    await wa_sender(session, api).send(
+        OutboundMessage(recipient="16505551234", template=Template("order_update", "en_US", ("#123", "Friday")))
+    )
+    assert api.only_request.body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "16505551234",
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "#123"}, {"type": "text", "text": "Friday"}]}
+            ],
+        },
+    }
+
+
+async def test_whatsapp_template_without_parameters_has_no_components(
+    session: aiohttp.ClientSession, api: FakeApi
+) -> None:
+    api.reply(200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.T"}]})
+    await wa_sender(session, api).send(
+        OutboundMessage(recipient="16505551234", template=Template("hello_world", "en_US"))
+    )
+    assert api.only_request.body["template"] == {"name": "hello_world", "language": {"code": "en_US"}}
 
 
 async def test_messenger_sends_a_tagged_reply_as_message_tag(session: aiohttp.ClientSession, api: FakeApi) -> None:

@@ -172,6 +172,13 @@ class TestConfig:
         reply = await sandbox.post(TRACK, json=body, headers={"Access-Token": "manual-42"})
         assert (await reply.json())["code"] == 0
 
+    async def test_whatsapp_templates_can_be_registered(self, sandbox: Client) -> None:
+        update = {"whatsapp_templates": [{"name": "promo_id", "language": "id", "body_parameters": 2}]}
+        assert (await sandbox.post("/_sandbox/config", json=update)).status == 200
+        templates = (await get_json(sandbox, "/_sandbox/config"))["whatsapp_templates"]
+        assert {"name": "promo_id", "language": "id", "body_parameters": 2} in templates
+        assert {"name": "hello_world", "language": "en_US", "body_parameters": 0} in templates
+
     @pytest.mark.parametrize(
         "update",
         [
@@ -179,6 +186,7 @@ class TestConfig:
             {"advertisers": "nope"},
             {"meta_tokens": [""]},
             {"auto_approve": "yes"},
+            {"whatsapp_templates": [{"name": "x", "language": "en", "body_parameters": -1}]},
             {"colour": "blue"},
         ],
     )

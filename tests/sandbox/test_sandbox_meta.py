@@ -19,6 +19,13 @@ def text_message(body: str = "Hello", **extra: Any) -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "to": "+1 555-000-1111", "type": "text", "text": {"body": body}, **extra}
 
 
+def template_message(name: str = "order_update", language: str = "en_US", *parameters: str) -> dict[str, Any]:
+    template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    if parameters:
+        template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}]
+    return {"messaging_product": "whatsapp", "to": "15550001111", "type": "template", "template": template}
+
+
 async def post(sandbox: Client, path: str, payload: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     response = await sandbox.post(path, json=payload, **kwargs)
     return response.status, await response.json()
@@ -33,6 +40,32 @@ class TestWhatsApp:
         assert body["messages"][0]["id"].startswith("wamid.")
         sent = (await (await sandbox.get("/_sandbox/messages")).json())["messages"]
         assert sent[0]["id"] == body["messages"][0]["id"]
+
+    async def test_send_an_approved_template(self, sandbox: Client) -> None:
+        status, body = await post(sandbox, WHATSAPP, template_message("order_update", "en_US", "#123"), headers=BEARER)
+        assert status == 200
+        assert body["messages"][0]["id"].startswith("wamid.")
+        status, _ = await post(sandbox, WHATSAPP, template_message("hello_world"), headers=BEARER)
+        assert status == 200
+
+    @pytest.mark.parametrize(
+        ("payload", "status", "code"),
+        [
+            (template_message("nope"), 404, 132001),
+            (template_message("hello_world", "id"), 404, 132001),  # no translation
+            (template_message("order_update"), 400, 132000),  # its {{1}} is missing
+            (template_message("hello_world", "en_US", "x"), 400, 132000),
+        ],
+    )
+    async def test_template_errors(self, sandbox: Client, payload: dict[str, Any], status: int, code: int) -> None:
+        got, body = await post(sandbox, WHATSAPP, payload, headers=BEARER)
+        assert (got, body["error"]["code"]) == (status, code)
+
+    async def test_template_needs_a_language(self, sandbox: Client) -> None:
+        payload = {**template_message(), "template": {"name": "hello_world"}}
+        status, body = await post(sandbox, WHATSAPP, payload, headers=BEARER)
+        assert status == 400
+        assert "template['language']['code']" in body["error"]["message"]
 
     async def test_bsuid_recipient(self, sandbox: Client) -> None:
         message = {**text_message(), "recipient": "US.13491208655302741918"}
