@@ -15,6 +15,7 @@ import regex
 from analyzers.form import CharHit, Form, Terminal, collapse
 from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
 from analyzers.model import Rule
+from analyzers.normalize import MIXED, OTHER, PLAIN, SIMPLE
 from analyzers.prefilter import PrefilterBuilder, literal_set, prepared_line
 from analyzers.scripts import HANGUL_RE, UNSPACED_CHAR_RE, UNSPACED_RE
 from analyzers.substrings import SubstringIndex, indexable
@@ -74,7 +75,14 @@ class Index:
         if complete:
             builder.add_guards(self._guard)
         self._prefilter = builder.build() if complete else None
-        self._anchors = tuple(anchor for anchor, _, _, _ in self._literals)
+        # per kind of prepared text, the literal anchors that can occur in it (no Thai anchor in Latin text)
+        anywhere = tuple(anchor for anchor, _, _, needs in self._literals if not needs)
+        self._anchors = {
+            SIMPLE: anywhere,
+            PLAIN: anywhere,
+            MIXED: tuple(anchor for anchor, _, _, needs in self._literals if not needs & _UNSPACED),
+            OTHER: tuple(anchor for anchor, _, _, _ in self._literals),
+        }
         # ``direct_presence`` answers alone: the prefilter covers every keyword and required literal
         self._direct = (
             self._prefilter is not None and not self._always and (not self._guarded or self._prefilter.has_guards)
@@ -155,7 +163,7 @@ class Index:
         prefilter = self._prefilter
         if prefilter is None or not self._direct:
             return self._empty
-        for anchor in self._anchors:
+        for anchor in self._anchors[kind]:
             if anchor in prepared:  # the masked text is no longer than this
                 return False
         line, masked = prepared_line(prepared, kind)

@@ -77,7 +77,7 @@ def test_flags_agree_with_the_token_path_on_any_text(keywords: list[str], text: 
 # Patterns whose required literals the prefilter answers (letters and digits), or does not ("#").
 PATTERNS = [r"\d+\s?(?:rm|myr)\b", r"(?:rp|idr)\s?\d[\d.,]*", r"order[- ]?#?\d{4,}", r"#\d{3}"]
 AMOUNT_PARTS = ["rm", "myr", "rp", "idr", "order", "#", "12345", "1"]
-LITERALS = ["line pay付款", "💳 pay", "c.o.d"]  # keywords matched as literal regexes
+LITERALS = ["line pay付款", "💳 pay", "c.o.d", "555โอนเงิน", "付款!"]  # keywords matched as literal regexes
 PATTERN_PARTS = [*AMOUNT_PARTS, " ", "-", "付款", "ok", "https://shop.example/", "/"]
 
 
@@ -134,6 +134,9 @@ def test_required_literals_found_by_the_prefilter(text: str, expected: set[str])
         ("pay", "see https://pay.example.com/pay", False),  # inside a URL: masked
         ("pay", "pay_later", False),  # "_" is a word character
         ("付款", "已经付款了 ok", True),
+        ("555โอนเงิน", "โอนแล้ว 555โอนเงิน ค่ะ", True),  # a literal keyword in unspaced text
+        ("付款!", "请付款!谢谢", True),
+        ("付款!", "付款 了", False),
     ],
 )
 def test_separator_and_boundary_cases(keyword: str, text: str, expected: bool) -> None:
