@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 import regex
+import structlog
 
 from analyzers.form import CharHit, Form, Terminal, collapse
 from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
@@ -111,9 +112,9 @@ class Index:
             source = form.source
             for pattern, required, terminal in self._guarded:
                 if any(map(source.__contains__, required)):
-                    _regex_hits(pattern.finditer(form.normalized), terminal, form.chars)
+                    _pattern_hits(pattern, form.normalized, terminal, form.chars)
         for pattern, terminal in self._always:
-            _regex_hits(pattern.finditer(form.normalized), terminal, form.chars)
+            _pattern_hits(pattern, form.normalized, terminal, form.chars)
 
     def _guard_hit(self, form: Form) -> bool:
         """Whether the source has any literal that a guarded pattern requires (on the bytes when there are)."""
@@ -148,10 +149,10 @@ class Index:
         if guards:
             normalized = form.normalized
             for pattern, required, terminal in self._guarded:
-                if not guards.isdisjoint(required) and _occurs(pattern, normalized):
+                if not guards.isdisjoint(required) and _pattern_occurs(pattern, normalized, terminal):
                     out.append(terminal)
         for pattern, terminal in self._always:
-            if _occurs(pattern, form.normalized):
+            if _pattern_occurs(pattern, form.normalized, terminal):
                 out.append(terminal)
 
     def direct_presence(self, prepared: str, kind: int, out: list[Terminal]) -> bool:
@@ -173,7 +174,7 @@ class Index:
         if guards:
             normalized = collapse(prepared)
             for pattern, required, terminal in self._guarded:
-                if not guards.isdisjoint(required) and _occurs(pattern, normalized):
+                if not guards.isdisjoint(required) and _pattern_occurs(pattern, normalized, terminal):
                     out.append(terminal)
         return True
 
@@ -196,10 +197,10 @@ class Index:
         if self._guarded and self._guard_hit(form):
             source = form.source
             for pattern, required, terminal in self._guarded:
-                if any(map(source.__contains__, required)) and _occurs(pattern, form.normalized):
+                if any(map(source.__contains__, required)) and _pattern_occurs(pattern, form.normalized, terminal):
                     out.append(terminal)
         for pattern, terminal in self._always:
-            if _occurs(pattern, form.normalized):
+            if _pattern_occurs(pattern, form.normalized, terminal):
                 out.append(terminal)
 
     def _literal_presence(self, form: Form, out: list[Terminal]) -> None:
@@ -211,6 +212,10 @@ class Index:
 
 
 _UNSPACED, _HANGUL = 1, 2
+# A pattern from a keyword file meets text that customers write: one that backtracks catastrophically on some
+# message (``(\d+\s?)+rm`` on a long run of digits) must not stall analysis. Past this it counts as no match.
+PATTERN_TIMEOUT_SECONDS = 0.05
+log = structlog.get_logger(__name__)
 
 
 def _needs(anchor: str) -> int:
@@ -228,6 +233,42 @@ def _occurs(pattern: re.Pattern[str] | regex.Pattern[str], text: str) -> bool:
     if match is None:
         return False
     return match.end() > match.start() or any(found.end() > found.start() for found in pattern.finditer(text))
+
+
+def _pattern_occurs(pattern: regex.Pattern[str], text: str, terminal: Terminal) -> bool:
+    """``_occurs`` for a keyword file's pattern, within ``PATTERN_TIMEOUT_SECONDS``."""
+    try:
+        match = pattern.search(text, timeout=PATTERN_TIMEOUT_SECONDS)
+        if match is None:
+            return False
+        return match.end() > match.start() or any(
+            found.end() > found.start() for found in pattern.finditer(text, timeout=PATTERN_TIMEOUT_SECONDS)
+        )
+    except TimeoutError:
+        _timed_out(terminal)
+        return False
+
+
+def _pattern_hits(pattern: regex.Pattern[str], text: str, terminal: Terminal, out: list[CharHit]) -> None:
+    """Append a pattern's hits; none at all when it runs out of time (never a partial answer)."""
+    hits: list[CharHit] = []
+    try:
+        _regex_hits(pattern.finditer(text, timeout=PATTERN_TIMEOUT_SECONDS), terminal, hits)
+    except TimeoutError:
+        _timed_out(terminal)
+        return
+    out.extend(hits)
+
+
+def _timed_out(terminal: Terminal) -> None:
+    rule = terminal.rules[0]
+    log.warning(
+        "keyword_pattern_timeout",
+        signal=rule.signal,
+        file=rule.source,
+        line=rule.line,
+        timeout_seconds=PATTERN_TIMEOUT_SECONDS,
+    )
 
 
 def _regex_hits(

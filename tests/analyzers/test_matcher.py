@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from analyzers import Matcher, Rule, RuleKind, normalize
+from analyzers import Matcher, Rule, RuleKind, index, normalize
 
 
 def build(*specs: tuple[str, str], fold: bool = False, negatives: tuple[tuple[str, str], ...] = ()) -> Matcher:
@@ -164,6 +165,26 @@ def test_patterns_run_on_the_normalised_text() -> None:
     assert flags(matcher, "50 rmx") == frozenset()
     hit = matcher.scan("total 50rm").hits[0]
     assert (hit.keyword, hit.start, hit.end) == (r"\d+\s?(?:rm|myr)\b", 6, 10)
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_a_pattern_that_backtracks_without_end_gives_up_and_is_reported(
+    prefilter: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer's message must not stall analysis: past its time limit the pattern counts as no match, the
+    rest of the message is still analysed, and the log names the file and line, never the text."""
+    monkeypatch.setattr(index, "PATTERN_TIMEOUT_SECONDS", 0.01)
+    slow = Rule("amount", r"(\d+\s?)+(?:rm|myr)\b", RuleKind.PATTERN, source="amounts.yaml", line=7)
+    matcher = Matcher([slow, Rule("payment", "transfer")], prefilter=prefilter)
+    text = "transfer " + "1 " * 4000 + "rmx"
+    with capture_logs() as events:
+        assert matcher.flags(text) == {"payment"}
+        assert matcher.scan(text).flags == {"payment"}
+    timeouts = [event for event in events if event["event"] == "keyword_pattern_timeout"]
+    assert len(timeouts) == 2
+    assert (timeouts[0]["signal"], timeouts[0]["file"], timeouts[0]["line"]) == ("amount", "amounts.yaml", 7)
+    assert "1 1 1" not in str(events)
+    assert matcher.flags("paid 120 rm") == {"amount"}  # in time: matched as before
 
 
 def test_patterns_see_urls_but_keywords_do_not() -> None:
