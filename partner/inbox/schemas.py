@@ -327,7 +327,7 @@ class MessageOut(BaseModel):
     flags: dict[str, Any] | None
     author_user_id: int | None = Field(description="the agent who wrote an outbound message or note")
     message_tag: MessageTag | None = Field(default=None, description="the Messenger tag the reply was sent with")
-    template: TemplateMessage | None = Field(default=None, description="the WhatsApp template the reply was")
+    template: TemplateMessage | None = Field(default=None, description="the WhatsApp template the reply was sent as")
     deleted: bool
     sent_at: datetime
     created_at: datetime
