@@ -109,6 +109,10 @@ class Seeder:
         self._insert("contacts", self._contacts(now))
         self._insert("conversations", self._conversation_rows())
         self._insert("conversation_assignments", self._assignments(now))
+        self.db.execute(
+            "UPDATE conversations SET assignee_id = (SELECT user_id FROM conversation_assignments"
+            " WHERE conversation_id = conversations.id)"
+        )
         self._insert("conversation_labels", self._labels(now))
         self._insert("messages", self._message_rows())
         self.db.commit()

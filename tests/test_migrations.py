@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from partner.accounts.models import USERS
+from partner.admin import WORKSPACES
+from partner.channels import CHANNELS
+from partner.inbox.models import ASSIGNMENTS, CONVERSATIONS
+from partner.ingest.apply import CONTACTS
 from partner.settings import normalise_database_url
 from partner.store import migrate
 from partner.store.db import create_engine
+from partner.store.models import utcnow
 
 EXPECTED_TABLES = {
     "workspaces",
@@ -89,3 +95,42 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_the_assignee_copy_is_filled_from_existing_assignments(database_url: str) -> None:
+    """0005 puts each conversation's assignee on its row, where the tab counts read it."""
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "0004_availability")
+        async with engine.begin() as connection:
+            await connection.run_sync(_two_conversations_one_assigned)
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            rows = await connection.execute(sa.text("SELECT id, assignee_id FROM conversations ORDER BY id"))
+            assert [tuple(row) for row in rows] == [(1, 7), (2, None)]
+    finally:
+        await engine.dispose()
+
+
+def _two_conversations_one_assigned(connection: sa.Connection) -> None:
+    now = utcnow()
+    statements = [
+        (WORKSPACES, {"id": 1, "name": "Shop", "timezone": "UTC", "created_at": now}),
+        (CHANNELS, {"id": 1, "workspace_id": 1, "platform": "whatsapp", "external_id": "1", "name": "",
+                    "secrets_encrypted": "", "active": True, "created_at": now}),
+        (CONTACTS, {"id": 1, "workspace_id": 1, "channel_id": 1, "external_id": "6281", "created_at": now,
+                    "updated_at": now}),
+        (USERS, {"id": 7, "workspace_id": 1, "email": "a@example.com", "name": "", "role": "agent", "active": True,
+                 "created_at": now, "updated_at": now}),
+    ]  # fmt: skip
+    for table, values in statements:
+        connection.execute(sa.insert(table).values(**values))
+    for conversation_id in (1, 2):
+        connection.execute(
+            sa.insert(CONVERSATIONS).values(
+                id=conversation_id, public_id=f"c{conversation_id}", workspace_id=1, channel_id=1, contact_id=1,
+                status="open", started_at=now, last_message_at=now, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    connection.execute(sa.insert(ASSIGNMENTS).values(conversation_id=1, user_id=7, assigned_at=now))

@@ -61,9 +61,20 @@ def assign(
             )
     if user_id is None:
         connection.execute(sa.delete(ASSIGNMENTS).where(ASSIGNMENTS.c.conversation_id == conversation_id))
-        return
-    values = {"conversation_id": conversation_id, "user_id": user_id, "assigned_at": utcnow()}
-    upsert(connection, ASSIGNMENTS, values, key="conversation_id")
+    else:
+        values = {"conversation_id": conversation_id, "user_id": user_id, "assigned_at": utcnow()}
+        upsert(connection, ASSIGNMENTS, values, key="conversation_id")
+    _copy_assignee(connection, conversation_id)
+
+
+def _copy_assignee(connection: Connection, conversation_id: int) -> None:
+    """Keep ``conversations.assignee_id`` equal to the assignment row, which the tab counts read instead."""
+    assignee = (
+        sa.select(ASSIGNMENTS.c.user_id).where(ASSIGNMENTS.c.conversation_id == conversation_id).scalar_subquery()
+    )
+    connection.execute(
+        sa.update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(assignee_id=assignee)
+    )
 
 
 def round_robin_enabled(connection: Connection, workspace_id: int) -> bool:
@@ -127,6 +138,7 @@ def drain_queue(connection: Connection, workspace_id: int) -> int:
 def _give(connection: Connection, conversation_id: int, channel_id: int, agent: int) -> None:
     values = {"conversation_id": conversation_id, "user_id": agent, "assigned_at": utcnow()}
     upsert(connection, ASSIGNMENTS, values, key="conversation_id", replace=False)
+    _copy_assignee(connection, conversation_id)
     upsert(connection, ROUND_ROBIN, {"channel_id": channel_id, "last_user_id": agent}, key="channel_id")
 
 

@@ -325,14 +325,12 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 async def _counts(connection: AsyncConnection, principal: Principal, conditions: list[ColumnElement[bool]]) -> Counts:
-    assignee = ASSIGNMENTS.c.user_id
-    mine = sa.case((assignee == (principal.user_id or 0), 1), else_=0)
-    unassigned = sa.case((assignee.is_(None), 1), else_=0)
-    statement = (
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(mine), 0), sa.func.coalesce(sa.func.sum(unassigned), 0))
-        .select_from(C.outerjoin(ASSIGNMENTS, ASSIGNMENTS.c.conversation_id == C.c.id))
-        .where(*conditions)
-    )
+    """The three tabs in one pass over ``ix_conversations_inbox_counts`` (the assignee is on the row)."""
+    mine = sa.case((C.c.assignee_id == (principal.user_id or 0), 1), else_=0)
+    unassigned = sa.case((C.c.assignee_id.is_(None), 1), else_=0)
+    statement = sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(mine), 0), sa.func.coalesce(sa.func.sum(unassigned), 0)
+    ).where(*conditions)
     total, mine_count, unassigned_count = (await connection.execute(statement)).one()
     return Counts(mine=int(mine_count), unassigned=int(unassigned_count), all=int(total))
 

@@ -215,12 +215,13 @@ INDEXES = (
         CONVERSATIONS.c.last_message_at,
         CONVERSATIONS.c.id,
     ),
-    # Counting a tab reads only the index: channel filters and channel-limited agents...
+    # Counting the tabs reads only the index: channel filters, channel-limited agents, mine and unassigned...
     sa.Index(
-        "ix_conversations_inbox_status_channel",
+        "ix_conversations_inbox_counts",
         CONVERSATIONS.c.workspace_id,
         CONVERSATIONS.c.status,
         CONVERSATIONS.c.channel_id,
+        CONVERSATIONS.c.assignee_id,
     ),
     # ... and the flag and attribution filters read only the rows that can match.
     sa.Index(

@@ -122,6 +122,9 @@ class Conversation(SQLModel, table=True):
     attribution_source: str | None = Field(default=None, max_length=32)  # tiktok / meta
     ttclid: str | None = Field(default=None, max_length=512)
     click_id: int | None = Field(default=None)
+    # a copy of conversation_assignments.user_id, kept by ``partner.inbox.assignment.assign``: tab counts read it
+    # from an index instead of probing the assignments of every conversation
+    assignee_id: int | None = Field(default=None)
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
 

@@ -173,3 +173,18 @@ async def test_viewers_set_their_own_availability_but_not_others(client: Client,
     assert response.status == 403
     agent = await json_of(await client.get("/api/v1/me", headers=shop.headers("agent")), 200)
     assert agent["user"]["availability"] == "online"
+
+
+async def test_tab_counts_follow_automatic_and_manual_assignment(client: Client, shop: Workspace) -> None:
+    async def counts() -> Any:
+        response = await client.get("/api/v1/conversations?status=all", headers=shop.headers("agent"))
+        return (await json_of(response, 200))["counts"]
+
+    conversation_id = await _new_conversation(client, shop)
+    assert await counts() == {"mine": 1, "unassigned": 0, "all": 1}
+    path = f"/api/v1/conversations/{conversation_id}"
+    await json_of(await client.patch(path, json={"assignee_id": None}, headers=shop.headers("admin")), 200)
+    assert await counts() == {"mine": 0, "unassigned": 1, "all": 1}
+    change = {"assignee_id": shop.users["admin"]}
+    await json_of(await client.patch(path, json=change, headers=shop.headers("admin")), 200)
+    assert await counts() == {"mine": 0, "unassigned": 0, "all": 1}
