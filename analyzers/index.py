@@ -14,7 +14,7 @@ import regex
 import structlog
 
 from analyzers.form import CharHit, Form, Terminal, collapse
-from analyzers.keys import Key, compile_pattern, literal_regex, required_literals
+from analyzers.keys import Key, backtracks_little, compile_pattern, literal_regex, required_literals
 from analyzers.model import Rule
 from analyzers.normalize import MIXED, OTHER, PLAIN, SIMPLE
 from analyzers.prefilter import PrefilterBuilder, literal_set, prepared_line
@@ -214,7 +214,10 @@ class Index:
 _UNSPACED, _HANGUL = 1, 2
 # A pattern from a keyword file meets text that customers write: one that backtracks catastrophically on some
 # message (``(\d+\s?)+rm`` on a long run of digits) must not stall analysis. Past this it counts as no match.
+# The limit's own bookkeeping costs about as much as a search, so short texts skip it for patterns that cannot
+# blow up (``analyzers.keys.backtracks_little``): on 256 characters their worst case is well under 10 ms.
 PATTERN_TIMEOUT_SECONDS = 0.05
+UNLIMITED_TEXT_LENGTH = 256
 log = structlog.get_logger(__name__)
 
 
@@ -235,14 +238,22 @@ def _occurs(pattern: re.Pattern[str] | regex.Pattern[str], text: str) -> bool:
     return match.end() > match.start() or any(found.end() > found.start() for found in pattern.finditer(text))
 
 
+def _time_limit(pattern: regex.Pattern[str], text: str) -> float | None:
+    """``PATTERN_TIMEOUT_SECONDS``, or none for a short text and a pattern proven to backtrack little."""
+    if len(text) <= UNLIMITED_TEXT_LENGTH and backtracks_little(pattern.pattern):
+        return None
+    return PATTERN_TIMEOUT_SECONDS
+
+
 def _pattern_occurs(pattern: regex.Pattern[str], text: str, terminal: Terminal) -> bool:
-    """``_occurs`` for a keyword file's pattern, within ``PATTERN_TIMEOUT_SECONDS``."""
+    """``_occurs`` for a keyword file's pattern, within its time limit."""
+    limit = _time_limit(pattern, text)
     try:
-        match = pattern.search(text, timeout=PATTERN_TIMEOUT_SECONDS)
+        match = pattern.search(text, timeout=limit)
         if match is None:
             return False
         return match.end() > match.start() or any(
-            found.end() > found.start() for found in pattern.finditer(text, timeout=PATTERN_TIMEOUT_SECONDS)
+            found.end() > found.start() for found in pattern.finditer(text, timeout=limit)
         )
     except TimeoutError:
         _timed_out(terminal)
@@ -253,7 +264,7 @@ def _pattern_hits(pattern: regex.Pattern[str], text: str, terminal: Terminal, ou
     """Append a pattern's hits; none at all when it runs out of time (never a partial answer)."""
     hits: list[CharHit] = []
     try:
-        _regex_hits(pattern.finditer(text, timeout=PATTERN_TIMEOUT_SECONDS), terminal, hits)
+        _regex_hits(pattern.finditer(text, timeout=_time_limit(pattern, text)), terminal, hits)
     except TimeoutError:
         _timed_out(terminal)
         return

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import regex
@@ -149,6 +150,52 @@ def _required(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
         elif name in {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"} and arg[0] >= 1:
             best = _better(best, _required(arg[2]))
     return _better(best, {run} if run else None)
+
+
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+_LONG_REPEAT = 16  # a repeat allowing more than this many copies counts as unbounded
+
+
+@lru_cache(maxsize=4096)
+def backtracks_little(pattern: str) -> bool:
+    """Whether a search for ``pattern`` costs at most about 17 n\u00b2 steps on n characters: no repetition or
+    alternation inside a repetition, no backreference, at most two repeats, at most one of them long. Such patterns
+    may run on short texts without a time limit (whose bookkeeping costs about as much as a search). Anything the
+    stdlib parser cannot read counts as not proven."""
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        repeats = _repeats(parser.parse(pattern), inside_repeat=False)
+    except Exception:  # regex-only syntax, a nested repeat or a backreference: keep the limit
+        return False
+    return len(repeats) <= 2 and sum(high > _LONG_REPEAT for high in repeats) <= 1
+
+
+def _repeats(items: Iterable[tuple[Any, Any]], *, inside_repeat: bool) -> list[int]:
+    """The upper bounds of the repeats that allow more than one copy; ValueError on what can backtrack badly."""
+    found: list[int] = []
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            if inside_repeat:
+                raise ValueError("repeat inside a repeat")
+            _, high, body = arg
+            if high > 1:
+                found.append(high)
+            found += _repeats(body, inside_repeat=high > 1)
+        elif name == "BRANCH":
+            if inside_repeat:
+                raise ValueError("alternation inside a repeat")
+            for branch in arg[1]:
+                found += _repeats(branch, inside_repeat=False)
+        elif name == "SUBPATTERN":
+            found += _repeats(arg[-1], inside_repeat=inside_repeat)
+        elif name in {"ASSERT", "ASSERT_NOT"}:
+            found += _repeats(arg[1], inside_repeat=inside_repeat)
+        elif name == "ATOMIC_GROUP":
+            found += _repeats(arg, inside_repeat=inside_repeat)
+        elif name in {"GROUPREF", "GROUPREF_EXISTS"}:
+            raise ValueError("backreference")
+    return found
 
 
 def _better(current: set[str] | None, candidate: set[str] | None) -> set[str] | None:

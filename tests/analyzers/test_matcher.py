@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from analyzers import Matcher, Rule, RuleKind, index, normalize
+from analyzers.keys import backtracks_little
 
 
 def build(*specs: tuple[str, str], fold: bool = False, negatives: tuple[tuple[str, str], ...] = ()) -> Matcher:
@@ -185,6 +186,34 @@ def test_a_pattern_that_backtracks_without_end_gives_up_and_is_reported(
     assert (timeouts[0]["signal"], timeouts[0]["file"], timeouts[0]["line"]) == ("amount", "amounts.yaml", 7)
     assert "1 1 1" not in str(events)
     assert matcher.flags("paid 120 rm") == {"amount"}  # in time: matched as before
+
+
+def test_a_long_text_keeps_even_a_simple_pattern_within_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One unbounded repeat is still quadratic: on 20,000 digits it would take seconds."""
+    monkeypatch.setattr(index, "PATTERN_TIMEOUT_SECONDS", 0.01)
+    matcher = Matcher([Rule("amount", r"\d+\s?(?:rm|myr)\b", RuleKind.PATTERN, source="a.txt", line=1)])
+    with capture_logs() as events:
+        assert matcher.flags("1" * 20000 + " rmx") == frozenset()
+    assert [event["event"] for event in events] == ["keyword_pattern_timeout"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "little"),
+    [
+        (r"\d+\s?(?:rm|myr)\b", True),
+        (r"(?:rp|idr)\s?\d[\d.,]*", True),
+        (r"\border[- ]?#?\d{4,}", True),
+        (r"(?:\d{3}-)?\d{4}", True),  # an optional group may hold a repeat
+        (r"(\d+\s?)+rm", False),  # a repeat inside a repeat
+        (r"(a|aa)+$", False),  # alternation inside a repeat
+        (r".*a.*b", False),  # two long repeats: cubic
+        (r"\d{2}\d{2}\d{2}", False),  # three repeats
+        (r"(x)\1", False),  # a backreference
+        (r"\p{Han}+", False),  # regex-only syntax: not proven
+    ],
+)
+def test_which_patterns_are_proven_to_backtrack_little(pattern: str, little: bool) -> None:
+    assert backtracks_little(pattern) is little
 
 
 def test_patterns_see_urls_but_keywords_do_not() -> None:
